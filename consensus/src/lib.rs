@@ -1,0 +1,3 @@
+//! Keel's consensus core: a sans-IO 2-chain HotStuff (DiemBFT v4 / Jolteon family) state machine.
+//!
+//! Being written: see the consensus issue.
