@@ -1,0 +1,107 @@
+//! Command-line interface of the `keel` binary (clap).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+/// Keel: a Byzantine-fault-tolerant ledger node.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log line format (overrides the config file).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The operator commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an ed25519 key file (mode 0600) and print its public key.
+    Keygen(KeygenArgs),
+    /// Create one node's home: config.toml, node_key.json and genesis.json.
+    Init(InitArgs),
+    /// Create the homes of a local network of validators sharing one genesis, on loopback ports.
+    Testnet(TestnetArgs),
+    /// Genesis file tools.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+}
+
+/// `keel keygen`
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key file; it must not exist.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print `{"public_key": …, "address": …}` instead of the bare public key.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `keel init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The node home to create; it must not be initialised already.
+    #[arg(long)]
+    pub home: PathBuf,
+    /// Name of this node (logs, metrics, and its genesis entry).
+    #[arg(long, default_value = "validator-0")]
+    pub name: String,
+    /// Use this genesis file (joining an existing chain) instead of making a one-validator one.
+    #[arg(long, conflicts_with_all = ["chain_id", "accounts"])]
+    pub genesis: Option<PathBuf>,
+    /// Chain id of the new one-validator genesis.
+    #[arg(long, default_value = "keel-local")]
+    pub chain_id: Option<String>,
+    /// Peer-to-peer listen address.
+    #[arg(long, default_value = "127.0.0.1:26600")]
+    pub p2p_address: std::net::SocketAddr,
+    /// JSON-RPC listen address.
+    #[arg(long, default_value = "127.0.0.1:8545")]
+    pub rpc_address: std::net::SocketAddr,
+    /// Fund an account in the new genesis: ADDRESS=BALANCE (repeatable).
+    #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
+    pub accounts: Vec<String>,
+}
+
+/// `keel testnet`
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub validators: u16,
+    /// Directory that holds the homes node0, node1, …
+    #[arg(long, default_value = "testnet")]
+    pub dir: PathBuf,
+    /// Chain id of the network.
+    #[arg(long, default_value = "keel-testnet")]
+    pub chain_id: String,
+    /// Loopback address the nodes listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Peer-to-peer port of node0; node i uses base + i.
+    #[arg(long, default_value_t = 26600)]
+    pub p2p_port_base: u16,
+    /// JSON-RPC port of node0; node i uses base + i.
+    #[arg(long, default_value_t = 8545)]
+    pub rpc_port_base: u16,
+    /// Fund an account in the genesis: ADDRESS=BALANCE (repeatable).
+    #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
+    pub accounts: Vec<String>,
+}
+
+/// `keel genesis …`
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Check a genesis file against every rule and print its hash.
+    Validate {
+        /// The genesis file.
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,12 @@
+//! The `keel` validator node: configuration, the node home, and the operator commands.
+//!
+//! This is the only crate in the workspace that touches the outside world (files, clocks, OS
+//! randomness, and later sockets and RocksDB); the crates it drives stay pure.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod fsutil;
+pub mod home;
