@@ -1,4 +1,16 @@
 //! keel-sim: a deterministic discrete-event simulator that drives real consensus cores and
 //! ledgers under seeded network faults and Byzantine behaviours.
 //!
-//! Not yet written: see the consensus issue.
+//! Every source of nondeterminism is an input: virtual time comes from the event queue
+//! ([`queue`]), randomness from named streams of one seed ([`rng`]), message fate from the
+//! network model ([`network`]), and the faults of a run from its [`scenario`]. The same seed and
+//! flags therefore replay the same run, event for event.
+
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod checker;
+pub mod network;
+pub mod queue;
+pub mod rng;
+pub mod scenario;
