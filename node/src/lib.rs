@@ -10,3 +10,4 @@ pub mod commands;
 pub mod config;
 pub mod fsutil;
 pub mod home;
+pub mod p2p;
