@@ -10,4 +10,5 @@ pub mod commands;
 pub mod config;
 pub mod fsutil;
 pub mod home;
+pub mod mempool;
 pub mod p2p;
