@@ -1,0 +1,182 @@
+//! Scripted single-core steps: one core (validator 3 of 4) fed events by hand, each step naming
+//! what it must and must not emit. Round-robin leaders: round r is led by validator r mod 4.
+
+use crate::testkit::Fixture;
+use crate::{Action, Core, Event, Message, RecoveryData, Round, Time};
+
+/// A check over the actions one step produced.
+type Expect = Box<dyn Fn(&[Action]) -> bool>;
+
+/// One scripted step: an event and a check over the actions it produced.
+struct Step {
+    desc: &'static str,
+    at_ms: u64,
+    event: Event,
+    expect: Expect,
+}
+
+const ME: usize = 3;
+
+fn core(fx: &Fixture) -> Core {
+    let mut config = fx.config.clone();
+    config.validate_blocks = false;
+    let recovery = RecoveryData::genesis(&config.chain_id, &fx.validators);
+    Core::new(config, fx.validators.clone(), Box::new(fx.scheme(ME)), recovery)
+}
+
+fn run(core: &mut Core, steps: Vec<Step>) {
+    for step in steps {
+        let actions = core.handle(Time(step.at_ms), step.event);
+        assert!((step.expect)(&actions), "step '{}' produced unexpected actions: {actions:#?}", step.desc);
+        assert_persist_precedes_send(&actions, step.desc);
+    }
+}
+
+/// The persistence contract: a freshly signed vote or timeout leaves only after a
+/// `PersistSafety` recording it, in the same batch.
+fn assert_persist_precedes_send(actions: &[Action], desc: &str) {
+    let persisted = actions.iter().position(|a| matches!(a, Action::PersistSafety(_)));
+    let sent = actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::Send { message: Message::Vote(_) | Message::Timeout(_), .. }
+                | Action::Broadcast { message: Message::Vote(_) | Message::Timeout(_) }
+        )
+    });
+    if let (Some(persisted), Some(sent)) = (persisted, sent) {
+        assert!(persisted < sent, "step '{desc}': PersistSafety must come before the message it records");
+    }
+}
+
+fn count(actions: &[Action], pred: impl Fn(&Action) -> bool) -> usize {
+    actions.iter().filter(|a| pred(a)).count()
+}
+
+fn votes_sent(actions: &[Action]) -> Vec<(crate::BlockId, Round)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { message: Message::Vote(v), .. } => Some((v.block_id, v.round)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn vote_resend_equivocation_and_timeout_script() {
+    let fx = Fixture::new(4);
+    let mut core = core(&fx);
+    let block = fx.child_of_genesis(Round(1));
+    let id = block.id();
+    let mut fork = block.clone();
+    fork.payload.transactions = vec![b"fork".to_vec()];
+    let proposal = fx.proposal(block);
+    let fork_proposal = fx.proposal(fork);
+    let leader1 = fx.key(1);
+    let leader2 = fx.key(2);
+    let steps = vec![
+        Step {
+            desc: "start arms round 1; validator 3 does not lead it",
+            at_ms: 0,
+            event: Event::Start,
+            expect: Box::new(|a| {
+                a.iter().any(|x| matches!(x, Action::SetTimer { round: Round(1), .. }))
+                    && count(a, |x| matches!(x, Action::RequestPayload { .. })) == 0
+            }),
+        },
+        Step {
+            desc: "the round-1 proposal is stored, the vote persisted, then sent to round 2's leader",
+            at_ms: 10,
+            event: Event::Message { from: leader1, message: Message::Proposal(proposal.clone()) },
+            expect: Box::new(move |a| {
+                count(a, |x| matches!(x, Action::PersistBlock(_))) == 1
+                    && count(a, |x| matches!(x, Action::PersistSafety(_))) == 1
+                    && votes_sent(a) == vec![(id, Round(1))]
+                    && a.iter().any(|x| matches!(x, Action::Send { to, .. } if *to == leader2))
+            }),
+        },
+        Step {
+            desc: "the same proposal again: the stored vote is resent, nothing new persisted",
+            at_ms: 20,
+            event: Event::Message { from: leader1, message: Message::Proposal(proposal) },
+            expect: Box::new(|a| count(a, |x| matches!(x, Action::PersistSafety(_))) == 0),
+        },
+        Step {
+            desc: "a second block from the same leader for round 1 is evidence, and gets no vote",
+            at_ms: 30,
+            event: Event::Message { from: leader1, message: Message::Proposal(fork_proposal) },
+            expect: Box::new(|a| count(a, |x| matches!(x, Action::Evidence(_))) == 1 && votes_sent(a).is_empty()),
+        },
+        Step {
+            desc: "an early timer firing is ignored",
+            at_ms: 500,
+            event: Event::TimerFired { round: Round(1) },
+            expect: Box::new(|a| a.is_empty()),
+        },
+        Step {
+            desc: "the round-1 deadline passes: persist, broadcast a timeout, re-arm",
+            at_ms: 1000,
+            event: Event::TimerFired { round: Round(1) },
+            expect: Box::new(|a| {
+                count(a, |x| matches!(x, Action::PersistSafety(_))) == 1
+                    && count(
+                        a,
+                        |x| matches!(x, Action::Broadcast { message: Message::Timeout(t) } if t.round == Round(1)),
+                    ) == 1
+                    && a.iter().any(|x| matches!(x, Action::SetTimer { round: Round(1), .. }))
+            }),
+        },
+        Step {
+            desc: "a timer for another round is stale",
+            at_ms: 1100,
+            event: Event::TimerFired { round: Round(7) },
+            expect: Box::new(|a| a.is_empty()),
+        },
+    ];
+    run(&mut core, steps);
+    assert_eq!(core.safety_state().last_voted_round, Round(1));
+    assert_eq!(core.evidence().count(), 1);
+}
+
+#[test]
+fn a_tc_moves_the_core_on_and_the_next_leader_asks_for_a_payload() {
+    // Validator 3 leads round 3. Timeouts for round 2 from 0, 1 and 2 form a TC while it is in
+    // round 1 (within the future window): it enters round 3 at once and requests a payload.
+    let fx = Fixture::new(4);
+    let mut core = core(&fx);
+    core.handle(Time::ZERO, Event::Start);
+    let tc = fx.tc(Round(2), &[0, 1, 2], &fx.genesis_qc());
+    let actions = core.handle(Time(5), Event::Message { from: fx.key(2), message: Message::TimeoutCert(tc) });
+    assert_eq!(core.round(), Round(3));
+    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { round: Round(3), .. })));
+    assert!(actions.iter().any(|a| matches!(a, Action::RequestPayload { round: Round(3), .. })));
+    assert!(actions.iter().any(|a| matches!(a, Action::PersistTimeoutCert(_))));
+}
+
+#[test]
+fn forged_and_misdirected_messages_change_nothing() {
+    let fx = Fixture::new(4);
+    let mut core = core(&fx);
+    core.handle(Time::ZERO, Event::Start);
+    let block = fx.child_of_genesis(Round(1));
+    // Signed by the wrong leader: validator 2 claims round 1.
+    let mut wrong_leader = fx.proposal(block.clone());
+    wrong_leader.block.proposer = fx.key(2);
+    // A correct proposal with one bit of its signature flipped.
+    let mut forged = fx.proposal(block);
+    let mut bytes = forged.signature.to_bytes();
+    bytes[0] ^= 1;
+    forged.signature = keel_crypto::Signature::from_bytes(&bytes);
+    for proposal in [wrong_leader, forged] {
+        let actions = core.handle(Time(1), Event::Message { from: fx.key(1), message: Message::Proposal(proposal) });
+        assert!(actions.is_empty(), "{actions:#?}");
+    }
+    assert_eq!(core.safety_state().last_voted_round, Round(0));
+    // A QC signed by only two of four is not a quorum.
+    let chain = fx.chain(2);
+    let weak = fx.block(fx.qc(&chain[0], &[0, 1]), Round(2), None);
+    let actions =
+        core.handle(Time(2), Event::Message { from: fx.key(2), message: Message::Proposal(fx.proposal(weak)) });
+    assert!(actions.is_empty(), "{actions:#?}");
+    assert_eq!(core.round(), Round(1));
+}
