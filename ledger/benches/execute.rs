@@ -1,0 +1,162 @@
+//! Execution throughput on the in-memory store: `cargo bench -p keel-ledger --bench execute`.
+//!
+//! For each (accounts, block size) it commits a few blocks of transfers between random funded
+//! accounts and reports transfers/s with signature checks (2 threads, fixed 64-entry batches)
+//! and with signatures already verified, and the share of time in signature checks, execution
+//! rules (state reads), tree updates and store writes. `KEEL_BENCH_ACCOUNTS=100000,1000000`
+//! and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes.
+#![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use keel_crypto::{tagged_hash, Address, Hash, Keypair};
+use keel_genesis::{ConsensusParams, GenesisBuilder};
+use keel_ledger::{
+    check_block, execute_block, BlockContext, Height, Ledger, LedgerConfig, LedgerError, MemKv, Payload, ReasonCode,
+    StateKey, StateView, StateWrites, Transaction, WriteBatch,
+};
+
+const BLOCKS_MEASURED: usize = 3;
+
+struct TimedView<'a, V> {
+    inner: &'a V,
+    tree: Cell<Duration>,
+}
+
+impl<V: StateView> StateView for TimedView<'_, V> {
+    fn height(&self) -> Height {
+        self.inner.height()
+    }
+    fn root(&self) -> Hash {
+        self.inner.root()
+    }
+    fn read(&self, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.inner.read(key)
+    }
+    fn apply(&self, writes: &StateWrites) -> Result<(Hash, WriteBatch), LedgerError> {
+        let start = Instant::now();
+        let result = self.inner.apply(writes);
+        self.tree.set(self.tree.get() + start.elapsed());
+        result
+    }
+}
+
+/// xorshift: deterministic, no dependency.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn secret(i: usize) -> Hash {
+    tagged_hash("keel/bench-key/v1", &(i as u64).to_le_bytes())
+}
+
+#[derive(Default)]
+struct Times {
+    sig: Duration,
+    rules: Duration,
+    tree: Duration,
+    write: Duration,
+}
+
+fn run(accounts: usize, block_len: usize) {
+    let setup = Instant::now();
+    // Only the senders need keys; the other accounts are funded addresses.
+    let senders: Vec<Keypair> =
+        (0..block_len * BLOCKS_MEASURED).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
+    let mut addresses: Vec<Address> = senders.iter().map(|k| Address::from_public_key(&k.public())).collect();
+    addresses.extend((senders.len()..accounts).map(|i| Address::from_bytes(*secret(i).as_bytes())));
+    addresses.truncate(accounts.max(senders.len()));
+    let params = ConsensusParams { block_txs_max: 100_000, block_bytes_max: 64 << 20, ..Default::default() };
+    let mut builder = GenesisBuilder::new("keel-bench", 1_700_000_000_000)
+        .validator("v0", &senders[0].public(), "127.0.0.1:1", 1)
+        .consensus(params);
+    for address in &addresses {
+        builder = builder.account(address, 1_000_000);
+    }
+    let genesis = builder.build().expect("bench genesis is valid");
+    let config = LedgerConfig { signature_threads: 2, ..Default::default() };
+    let mut ledger = Ledger::open(MemKv::new(), &genesis, config).expect("open");
+    eprintln!("  setup ({} accounts): {:.1}s", addresses.len(), setup.elapsed().as_secs_f64());
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut times = Times::default();
+    for block in 0..BLOCKS_MEASURED {
+        let txs: Vec<Vec<u8>> = (0..block_len)
+            .map(|i| {
+                let sender = &senders[block * block_len + i];
+                let to = addresses[rng.below(addresses.len())];
+                Transaction {
+                    chain_id: "keel-bench".into(),
+                    sender: sender.public(),
+                    nonce: 0,
+                    fee: 1,
+                    payload: Payload::Transfer { to, amount: 10 },
+                }
+                .sign(sender)
+                .to_bytes()
+            })
+            .collect();
+        let context = BlockContext { height: Height(block as u64 + 1), proposer: senders[0].public() };
+
+        let start = Instant::now();
+        let checked = check_block(&txs, ledger.rules(), 2).expect("block within limits");
+        times.sig += start.elapsed();
+
+        let view = ledger.view();
+        let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
+        let start = Instant::now();
+        let outcome = execute_block(&timed, &checked, &context).expect("execute");
+        let exec = start.elapsed();
+        times.tree += timed.tree.get();
+        times.rules += exec - timed.tree.get();
+        assert!(outcome.receipts.iter().all(|r| r.code == ReasonCode::Ok), "every bench transfer applies");
+
+        let start = Instant::now();
+        ledger.commit(outcome).expect("commit");
+        times.write += start.elapsed();
+    }
+    let n = (block_len * BLOCKS_MEASURED) as f64;
+    let pre = times.rules + times.tree + times.write;
+    let all = pre + times.sig;
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64();
+    println!(
+        "accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s | \
+         signatures {:>4.1}%, rules+reads {:>4.1}%, tree {:>4.1}%, store write {:>4.1}% (commit incl. pruning)",
+        addresses.len(),
+        block_len,
+        n / all.as_secs_f64(),
+        n / pre.as_secs_f64(),
+        share(times.sig),
+        share(times.rules),
+        share(times.tree),
+        share(times.write),
+    );
+}
+
+fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
+    match std::env::var(var) {
+        Ok(text) => text.split(',').map(|s| s.trim().parse().expect("a number")).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes "--bench". Test runners (cargo test --all-targets, nextest) run
+    // this binary to list or run tests instead: it has none, and must not start measuring.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|arg| arg == "--bench") {
+        return;
+    }
+    for accounts in sizes("KEEL_BENCH_ACCOUNTS", &[100_000]) {
+        for block_len in sizes("KEEL_BENCH_BLOCKS", &[1_000, 10_000]) {
+            run(accounts, block_len);
+        }
+    }
+}

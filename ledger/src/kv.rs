@@ -1,0 +1,214 @@
+//! The storage the ledger runs on: a few ordered byte maps ("columns") with atomic batches.
+//!
+//! The contract is what RocksDB gives with one column family per [`Column`]:
+//!
+//! | method | RocksDB |
+//! |---|---|
+//! | [`KvStore::get`] | `get_cf` |
+//! | [`KvStore::get_at_or_before`] | iterator `seek_for_prev` on the column family |
+//! | [`KvStore::scan`] | iterator `seek(start)` with `iterate_upper_bound = end`, at most `limit` entries |
+//! | [`KvStore::write`] | one `WriteBatch` holding every put and delete, written with sync |
+//!
+//! Keys compare as unsigned bytes (RocksDB's default comparator). [`KvStore::write`] is atomic:
+//! after a crash the store holds either every operation of a batch or none of them. The ledger
+//! writes nothing outside batches, so it only ever sees whole blocks.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// A named column (RocksDB column family). Names are part of the on-disk format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Column {
+    /// Merkle tree nodes: `version (8, BE) ‖ borsh(nibble path)` → `borsh(jmt Node)`.
+    TreeNodes,
+    /// Versioned state values: `key hash (32) ‖ version (8, BE)` → `0x01 ‖ value` or `0x00` (deleted).
+    TreeValues,
+    /// Nodes replaced at a version: `stale since (8, BE) ‖ node key` → empty.
+    StaleNodes,
+    /// Values replaced at a version: `stale since (8, BE) ‖ key hash (32) ‖ old version (8, BE)` → empty.
+    StaleValues,
+    /// Receipts: `height (8, BE) ‖ position (4, BE)` → `borsh(Receipt)`.
+    Receipts,
+    /// Transactions that took effect: `tx hash (32)` → `borsh(TxLocation)`.
+    TxIndex,
+    /// One record per committed height: `height (8, BE)` → `borsh(HeightRecord)`.
+    Heights,
+    /// Singletons: `"last_committed"` → `borsh(HeightRecord)`, `"genesis_hash"` → 32 bytes.
+    Meta,
+}
+
+impl Column {
+    /// Every column, in a fixed order.
+    pub const ALL: [Column; 8] = [
+        Column::TreeNodes,
+        Column::TreeValues,
+        Column::StaleNodes,
+        Column::StaleValues,
+        Column::Receipts,
+        Column::TxIndex,
+        Column::Heights,
+        Column::Meta,
+    ];
+
+    /// The column family name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Column::TreeNodes => "ledger_tree_nodes",
+            Column::TreeValues => "ledger_tree_values",
+            Column::StaleNodes => "ledger_stale_nodes",
+            Column::StaleValues => "ledger_stale_values",
+            Column::Receipts => "ledger_receipts",
+            Column::TxIndex => "ledger_tx_index",
+            Column::Heights => "ledger_heights",
+            Column::Meta => "ledger_meta",
+        }
+    }
+
+    /// Position in [`Column::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Set `key` to `value`.
+    Put {
+        /// The column.
+        column: Column,
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Remove `key` (no effect if absent).
+    Delete {
+        /// The column.
+        column: Column,
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+/// Operations applied together or not at all, in order (a later op on the same key wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, column: Column, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(WriteOp::Put { column, key, value });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, column: Column, key: Vec<u8>) {
+        self.ops.push(WriteOp::Delete { column, key });
+    }
+
+    /// Appends another batch's operations after this one's.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
+    /// The operations, in order.
+    pub fn ops(&self) -> &[WriteOp] {
+        &self.ops
+    }
+
+    /// Consumes the batch.
+    pub fn into_ops(self) -> Vec<WriteOp> {
+        self.ops
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there is no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A key and its value, as reads return them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The backend failed (disk, I/O). A failed write is fatal for the caller: it must stop and
+    /// reopen, which finds the last whole block.
+    #[error("storage I/O failed: {reason}")]
+    Io {
+        /// The backend's message.
+        reason: String,
+    },
+    /// Stored bytes do not decode: the store is corrupt or from another format. Permanent.
+    #[error("storage corrupt in {column}: {reason}")]
+    Corrupt {
+        /// The column family name.
+        column: &'static str,
+        /// What did not decode.
+        reason: String,
+    },
+}
+
+/// An ordered, column-partitioned byte store with atomic batches. See the module docs for the
+/// contract and its RocksDB mapping.
+pub trait KvStore: Send + Sync {
+    /// The value at `key`.
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The entry with the greatest key `<= key`.
+    fn get_at_or_before(&self, column: Column, key: &[u8]) -> Result<Option<Entry>, StoreError>;
+
+    /// At most `limit` entries with `start <= key < end`, ascending.
+    fn scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// Applies every operation of `batch`, or none of them.
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
+}
+
+impl<T: KvStore + ?Sized> KvStore for Arc<T> {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(column, key)
+    }
+
+    fn get_at_or_before(&self, column: Column, key: &[u8]) -> Result<Option<Entry>, StoreError> {
+        (**self).get_at_or_before(column, key)
+    }
+
+    fn scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        (**self).scan(column, start, end, limit)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        (**self).write(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_distinct_and_indices_match() {
+        let mut names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Column::ALL.len());
+        for (i, column) in Column::ALL.iter().enumerate() {
+            assert_eq!(column.index(), i);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! [`Ledger`]: the state, receipts and indexes of one chain in a [`KvStore`], committed one
+//! whole block per write batch.
+//!
+//! Commit contract: everything a block changes (tree nodes and values, pruning index entries
+//! and deletions, receipts, the transaction index, the height record and the `last_committed`
+//! pointer) goes into one [`WriteBatch`]. A store therefore always holds whole blocks; on open it
+//! reports the last one ([`Ledger::last_committed`]), and executing the next block on it gives
+//! the same root as on any other store at that height. A failed write poisons the ledger: the
+//! caller must reopen, which finds the last whole block.
+//!
+//! Pruning: the states of the last `versions_kept_max` heights are kept; older tree nodes and
+//! values are deleted (at most `prune_entries_per_block_max` per block, the rest at the next
+//! block). Receipts, the transaction index and height records are history and are kept.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use keel_crypto::{Address, Hash, PublicKey};
+use keel_genesis::Genesis;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
+use crate::check::{check_block, ChainRules};
+use crate::commitment::{StateCommitment, StateWrites};
+use crate::error::LedgerError;
+use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
+use crate::height::Height;
+use crate::jmt_state::JmtCommitment;
+use crate::kv::{Column, KvStore, StoreError, WriteBatch};
+use crate::proof::AccountProof;
+use crate::receipt::{receipts_hash, Receipt, TxStatus};
+
+const META_LAST_COMMITTED: &[u8] = b"last_committed";
+const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+
+/// Ledger settings. Not consensus rules: nodes may differ in them and still agree on roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// How many recent heights keep their full state (readable, provable). At least 1.
+    /// Default 1000.
+    pub versions_kept_max: u64,
+    /// Most tree nodes and values deleted by pruning in one block's batch, so that a batch stays
+    /// bounded. At least 1. Default 200000.
+    pub prune_entries_per_block_max: usize,
+    /// Threads for signature checks; results never depend on it. Default 1.
+    pub signature_threads: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { versions_kept_max: 1000, prune_entries_per_block_max: 200_000, signature_threads: 1 }
+    }
+}
+
+/// What the store records for each committed height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct HeightRecord {
+    /// The height.
+    pub height: Height,
+    /// The state root after it.
+    pub state_root: Hash,
+    /// Hash of its receipts.
+    pub receipts_hash: Hash,
+    /// Number of block entries (and receipts).
+    pub tx_count: u32,
+    /// Who proposed it (`None` for genesis).
+    pub proposer: Option<PublicKey>,
+}
+
+/// Where a transaction that took effect is: its block height and position in the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TxLocation {
+    /// The block height.
+    pub height: Height,
+    /// The position in the block.
+    pub index: u32,
+}
+
+/// A chain's ledger over a store.
+#[derive(Debug)]
+pub struct Ledger<K: KvStore, C: StateCommitment = JmtCommitment> {
+    kv: K,
+    commitment: C,
+    rules: ChainRules,
+    config: LedgerConfig,
+    last: HeightRecord,
+    poisoned: bool,
+}
+
+/// The state at one height, as a [`StateView`].
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerView<'a, K, C> {
+    kv: &'a K,
+    commitment: &'a C,
+    height: Height,
+    root: Hash,
+}
+
+impl<K: KvStore, C: StateCommitment> StateView for LedgerView<'_, K, C> {
+    fn height(&self) -> Height {
+        self.height
+    }
+
+    fn root(&self) -> Hash {
+        self.root
+    }
+
+    fn read(&self, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.commitment.read(self.kv, self.height, key)
+    }
+
+    fn apply(&self, writes: &StateWrites) -> Result<(Hash, WriteBatch), LedgerError> {
+        let next = self.height.next().expect("heights never reach u64::MAX");
+        self.commitment.apply(self.kv, next, writes)
+    }
+}
+
+fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
+    StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
+}
+
+impl<K: KvStore> Ledger<K, JmtCommitment> {
+    /// Opens the ledger in `kv` with the Jellyfish Merkle tree (see [`Ledger::open_with`]).
+    pub fn open(kv: K, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
+        Self::open_with(kv, JmtCommitment, genesis, config)
+    }
+}
+
+impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
+    /// Opens the ledger in `kv`: an empty store gets the genesis state at height 0 (one batch);
+    /// a used one must belong to `genesis` and resumes at its last committed height.
+    pub fn open_with(kv: K, commitment: C, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
+        assert!(config.versions_kept_max >= 1, "versions_kept_max must be at least 1");
+        assert!(config.prune_entries_per_block_max >= 1, "prune_entries_per_block_max must be at least 1");
+        let rules = ChainRules::from_genesis(genesis);
+        let last = match kv.get(Column::Meta, META_GENESIS_HASH)? {
+            Some(stored) => {
+                let stored = Hash::try_from_slice(&stored).map_err(|e| corrupt(Column::Meta, e.to_string()))?;
+                if stored != genesis.hash() {
+                    return Err(LedgerError::GenesisMismatch { stored, expected: genesis.hash() });
+                }
+                let bytes = kv
+                    .get(Column::Meta, META_LAST_COMMITTED)?
+                    .ok_or_else(|| corrupt(Column::Meta, "no last_committed"))?;
+                HeightRecord::try_from_slice(&bytes).map_err(|e| corrupt(Column::Meta, e.to_string()))?
+            }
+            None => Self::write_genesis(&kv, &commitment, genesis)?,
+        };
+        Ok(Ledger { kv, commitment, rules, config, last, poisoned: false })
+    }
+
+    fn write_genesis(kv: &K, commitment: &C, genesis: &Genesis) -> Result<HeightRecord, LedgerError> {
+        let mut writes: StateWrites = genesis
+            .accounts()
+            .iter()
+            .map(|a| (StateKey::Account(a.address), encode_value(&Account { balance: a.balance, nonce: 0 })))
+            .collect();
+        let chain = ChainState { height: Height::GENESIS, supply_genesis: genesis.total_supply(), burned_total: 0 };
+        writes.insert(StateKey::Chain, encode_value(&chain));
+        let (state_root, mut batch) = commitment.apply(kv, Height::GENESIS, &writes)?;
+        let record = HeightRecord {
+            height: Height::GENESIS,
+            state_root,
+            receipts_hash: receipts_hash(&[]),
+            tx_count: 0,
+            proposer: None,
+        };
+        batch.put(Column::Meta, META_GENESIS_HASH.to_vec(), genesis.hash().as_bytes().to_vec());
+        put_height_record(&mut batch, &record);
+        kv.write(batch)?;
+        Ok(record)
+    }
+
+    /// The last committed height and its root.
+    pub fn last_committed(&self) -> &HeightRecord {
+        &self.last
+    }
+
+    /// The chain rules blocks are checked against.
+    pub fn rules(&self) -> &ChainRules {
+        &self.rules
+    }
+
+    /// The oldest height whose state is still kept.
+    pub fn oldest_kept(&self) -> Height {
+        Height((self.last.height.0 + 1).saturating_sub(self.config.versions_kept_max))
+    }
+
+    /// The underlying store.
+    pub fn kv(&self) -> &K {
+        &self.kv
+    }
+
+    /// The last committed state, to execute the next block on.
+    pub fn view(&self) -> LedgerView<'_, K, C> {
+        LedgerView { kv: &self.kv, commitment: &self.commitment, height: self.last.height, root: self.last.state_root }
+    }
+
+    /// Checks and executes the next block (`txs` in block order) on the last committed state.
+    /// Writes nothing; pass the outcome to [`Ledger::commit`].
+    pub fn execute<T: AsRef<[u8]> + Sync>(
+        &self,
+        txs: &[T],
+        context: &BlockContext,
+    ) -> Result<BlockOutcome, LedgerError> {
+        let checked = check_block(txs, &self.rules, self.config.signature_threads)?;
+        execute_block(&self.view(), &checked, context)
+    }
+
+    /// Stores `outcome` and everything derived from it in one batch (see the module docs).
+    pub fn commit(&mut self, outcome: BlockOutcome) -> Result<&HeightRecord, LedgerError> {
+        if self.poisoned {
+            return Err(LedgerError::Poisoned);
+        }
+        if self.last.height.next() != Some(outcome.height) || outcome.parent_root != self.last.state_root {
+            return Err(LedgerError::StaleOutcome {
+                height: outcome.height,
+                parent_root: outcome.parent_root,
+                last_height: self.last.height,
+                last_root: self.last.state_root,
+            });
+        }
+        let tx_count = u32::try_from(outcome.receipts.len()).expect("block_txs_max bounds a block far below u32::MAX");
+        let record = HeightRecord {
+            height: outcome.height,
+            state_root: outcome.state_root,
+            receipts_hash: outcome.receipts_hash,
+            tx_count,
+            proposer: Some(outcome.proposer),
+        };
+        let mut batch = outcome.tree_batch;
+        for (index, receipt) in (0u32..).zip(&outcome.receipts) {
+            let key = receipt_key(outcome.height, index);
+            batch.put(Column::Receipts, key, borsh::to_vec(receipt).expect("borsh into a Vec"));
+            if receipt.status != TxStatus::Rejected {
+                let location = TxLocation { height: outcome.height, index };
+                batch.put(
+                    Column::TxIndex,
+                    receipt.tx_hash.as_bytes().to_vec(),
+                    borsh::to_vec(&location).expect("borsh"),
+                );
+            }
+        }
+        put_height_record(&mut batch, &record);
+        let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));
+        self.commitment.prune(&self.kv, oldest_kept, self.config.prune_entries_per_block_max, &mut batch)?;
+        if let Err(error) = self.kv.write(batch) {
+            self.poisoned = true;
+            return Err(error.into());
+        }
+        self.last = record;
+        Ok(&self.last)
+    }
+
+    fn check_height(&self, height: Height) -> Result<(), LedgerError> {
+        if height < self.oldest_kept() || height > self.last.height {
+            return Err(LedgerError::HeightUnavailable {
+                height,
+                oldest_kept: self.oldest_kept(),
+                last_committed: self.last.height,
+            });
+        }
+        Ok(())
+    }
+
+    /// The account at `address` in the state at `height` (`None` if it does not exist).
+    pub fn account(&self, address: &Address, height: Height) -> Result<Option<Account>, LedgerError> {
+        self.check_height(height)?;
+        match self.commitment.read(&self.kv, height, &StateKey::Account(*address))? {
+            None => Ok(None),
+            Some(bytes) => decode_value(&bytes).map(Some).map_err(|e| corrupt(Column::TreeValues, e)),
+        }
+    }
+
+    /// The chain record at `height`.
+    pub fn chain_state(&self, height: Height) -> Result<ChainState, LedgerError> {
+        self.check_height(height)?;
+        let bytes = self
+            .commitment
+            .read(&self.kv, height, &StateKey::Chain)?
+            .ok_or_else(|| corrupt(Column::TreeValues, "no chain record"))?;
+        decode_value(&bytes).map_err(|e| corrupt(Column::TreeValues, e))
+    }
+
+    /// A proof of the account at `address` (or of its absence) against the root at `height`.
+    pub fn prove_account(&self, address: &Address, height: Height) -> Result<AccountProof, LedgerError> {
+        self.check_height(height)?;
+        let (value, merkle) = self.commitment.prove(&self.kv, height, &StateKey::Account(*address))?;
+        let account = match value {
+            None => None,
+            Some(bytes) => Some(decode_value(&bytes).map_err(|e| corrupt(Column::TreeValues, e))?),
+        };
+        Ok(AccountProof { account, merkle })
+    }
+
+    /// The record of a committed height (kept for every height, pruned or not).
+    pub fn height_record(&self, height: Height) -> Result<Option<HeightRecord>, LedgerError> {
+        let Some(bytes) = self.kv.get(Column::Heights, &height.to_be_bytes())? else {
+            return Ok(None);
+        };
+        HeightRecord::try_from_slice(&bytes).map(Some).map_err(|e| corrupt(Column::Heights, e.to_string()))
+    }
+
+    /// The receipts of the block at `height`, in block order (empty if none or not committed).
+    pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>, LedgerError> {
+        let start = receipt_key(height, 0);
+        let end = match height.next() {
+            Some(next) => receipt_key(next, 0),
+            None => vec![0xff; 13],
+        };
+        let limit = self.rules.block_txs_max;
+        let entries = self.kv.scan(Column::Receipts, &start, &end, limit)?;
+        entries
+            .into_iter()
+            .map(|(_, bytes)| Receipt::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string())))
+            .collect()
+    }
+
+    /// Where the transaction with `hash` took effect, if it did.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, LedgerError> {
+        let Some(bytes) = self.kv.get(Column::TxIndex, hash.as_bytes())? else {
+            return Ok(None);
+        };
+        TxLocation::try_from_slice(&bytes).map(Some).map_err(|e| corrupt(Column::TxIndex, e.to_string()))
+    }
+}
+
+fn receipt_key(height: Height, index: u32) -> Vec<u8> {
+    let mut key = height.to_be_bytes().to_vec();
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn put_height_record(batch: &mut WriteBatch, record: &HeightRecord) {
+    let bytes = borsh::to_vec(record).expect("borsh into a Vec cannot fail");
+    batch.put(Column::Heights, record.height.to_be_bytes().to_vec(), bytes.clone());
+    batch.put(Column::Meta, META_LAST_COMMITTED.to_vec(), bytes);
+}
