@@ -9,8 +9,16 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod byzantine;
+pub mod chart;
 pub mod checker;
+pub mod fastsig;
+pub mod instance;
 pub mod network;
 pub mod queue;
+pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod sim;
+pub mod sweep;
+pub mod trace;
