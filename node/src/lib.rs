@@ -11,4 +11,7 @@ pub mod config;
 pub mod fsutil;
 pub mod home;
 pub mod mempool;
+pub mod metrics;
 pub mod p2p;
+pub mod rpc;
+pub mod telemetry;
