@@ -78,8 +78,8 @@ impl RunOptions {
 /// A queued happening.
 #[derive(Debug)]
 enum SimEvent {
-    /// Bytes arrive at an instance from a validator.
-    Deliver { to: usize, from: NodeIndex, bytes: Rc<Vec<u8>> },
+    /// A frame arrives at an instance from a validator.
+    Deliver { to: usize, from: NodeIndex, frame: Rc<Frame> },
     /// A timer an instance set, unless superseded (generation).
     Timer { instance: usize, round: Round, generation: u64 },
     /// An event the instance's own environment produces (start, payload); boxed, as a
@@ -89,6 +89,29 @@ enum SimEvent {
     Crash { validator: NodeIndex },
     /// A validator starts again from what it stored.
     Restart { validator: NodeIndex },
+}
+
+/// What travels on the simulated wire: the bytes, and for an honest sender the message they
+/// encode. Decoding checks every public key in a certificate (a point decompression each), so
+/// honest frames hand receivers the sender's message instead of decoding it once per recipient;
+/// Byzantine frames carry bytes only and are decoded, with the byte limit, like a node would.
+#[derive(Debug)]
+struct Frame {
+    bytes: Vec<u8>,
+    /// Hash of `bytes`, computed once: the audit records it for every delivery.
+    digest: Hash,
+    message: Option<Message>,
+}
+
+impl Frame {
+    fn honest(message: Message) -> Rc<Frame> {
+        let bytes = message.encode();
+        Rc::new(Frame { digest: Hash::sha256(&bytes), bytes, message: Some(message) })
+    }
+
+    fn raw(bytes: Vec<u8>) -> Rc<Frame> {
+        Rc::new(Frame { digest: Hash::sha256(&bytes), bytes, message: None })
+    }
 }
 
 /// Counters the report is built from.
@@ -280,7 +303,7 @@ impl Simulation {
 
     fn step(&mut self, event: SimEvent) {
         match event {
-            SimEvent::Deliver { to, from, bytes } => self.on_deliver(to, from, &bytes),
+            SimEvent::Deliver { to, from, frame } => self.on_deliver(to, from, &frame),
             SimEvent::Timer { instance, round, generation } => {
                 if self.instances[instance].timer_generation != generation || !self.instances[instance].is_up() {
                     return;
@@ -336,22 +359,27 @@ impl Simulation {
         }
     }
 
-    fn on_deliver(&mut self, to: usize, from: NodeIndex, bytes: &[u8]) {
+    fn on_deliver(&mut self, to: usize, from: NodeIndex, frame: &Frame) {
         if !self.instances[to].is_up() {
             return;
         }
+        let bytes = &frame.bytes;
         self.counters.messages += 1;
         self.counters.message_bytes += bytes.len() as u64;
-        let message = match Message::decode(bytes, self.config.message_bytes_max) {
+        let decoded = match &frame.message {
+            Some(message) => Ok(message.clone()),
+            None => Message::decode(bytes, self.config.message_bytes_max),
+        };
+        let message = match decoded {
             Ok(message) => message,
             Err(_) => {
                 self.counters.undecodable += 1;
-                self.record(to, TraceKind::Undecodable { from, bytes: bytes.len() }, bytes);
+                self.record(to, TraceKind::Undecodable { from, bytes: bytes.len() }, frame.digest.as_bytes());
                 return;
             }
         };
         let (kind, round) = summary(&message);
-        self.record(to, TraceKind::Message { from, kind, round }, bytes);
+        self.record(to, TraceKind::Message { from, kind, round }, frame.digest.as_bytes());
         if let Message::BlockRequest(request) = &message {
             if self.instances[to].honest {
                 self.serve_blocks(to, from, request.id, request.count);
@@ -380,7 +408,7 @@ impl Simulation {
             return;
         }
         let message = Message::BlockResponse(BlockResponse { blocks });
-        self.transmit(instance, requester, Rc::new(message.encode()));
+        self.transmit(instance, requester, Frame::honest(message));
     }
 
     fn local_now(&self, instance: usize) -> Time {
@@ -447,7 +475,7 @@ impl Simulation {
             Action::Commit { blocks, proof } => self.on_commit(instance, blocks, proof.block_qc),
             Action::FetchBlocks { from, request } => {
                 let to = self.key_index[&from];
-                self.transmit(instance, to, Rc::new(Message::BlockRequest(request).encode()));
+                self.transmit(instance, to, Frame::honest(Message::BlockRequest(request)));
             }
             Action::Evidence(_) => {
                 if self.instances[instance].honest {
@@ -509,20 +537,20 @@ impl Simulation {
         if let Some(adversary) = self.instances[instance].adversary.as_mut() {
             for outgoing in adversary.rewrite(recipients, message) {
                 let to = self.key_index[&outgoing.to];
-                self.transmit(instance, to, Rc::new(outgoing.bytes));
+                self.transmit(instance, to, Frame::raw(outgoing.bytes));
             }
             return;
         }
-        let bytes = Rc::new(message.encode());
+        let frame = Frame::honest(message.clone());
         for key in recipients {
             let to = self.key_index[key];
-            self.transmit(instance, to, bytes.clone());
+            self.transmit(instance, to, frame.clone());
         }
     }
 
     /// Puts bytes on the simulated wire from `instance` to every instance of validator `to`
     /// that can hear it (for Twins, the one on the sender's side).
-    fn transmit(&mut self, instance: usize, to: NodeIndex, bytes: Rc<Vec<u8>>) {
+    fn transmit(&mut self, instance: usize, to: NodeIndex, frame: Rc<Frame>) {
         let from = self.instances[instance].validator;
         let sender = &self.instances[instance];
         let sender_twin = sender.side != Side::All;
@@ -543,7 +571,7 @@ impl Simulation {
             let twin_link = self.instances[target].side != Side::All || self.instances[instance].side != Side::All;
             let network = if twin_link { &self.unpartitioned } else { &self.network };
             for arrival in network.route(&mut self.network_rng, from, to, self.now) {
-                self.queue.push(arrival, SimEvent::Deliver { to: target, from, bytes: bytes.clone() });
+                self.queue.push(arrival, SimEvent::Deliver { to: target, from, frame: frame.clone() });
             }
         }
     }
