@@ -22,7 +22,7 @@ use crate::error::VerifyError;
 use crate::quorum_cert::QuorumCert;
 use crate::signing::{proposal_bytes, SignatureScheme};
 use crate::timeout::{Timeout, TimeoutCert};
-use crate::types::{Round, VotingPower};
+use crate::types::{BlockId, Round, VotingPower};
 use crate::validators::ValidatorSet;
 use crate::vote::Vote;
 
@@ -165,11 +165,13 @@ impl Verifier {
         self.verify_qc(&timeout.high_qc)
     }
 
-    /// Checks a proposal's signature and its certificates. Its shape and leader are checked by
-    /// the caller, which knows the configuration and the leader election.
-    pub fn verify_proposal(&mut self, proposal: &Proposal) -> Result<(), VerifyError> {
+    /// Checks a proposal's signature and its certificates; `block_id` is `proposal.block.id()`,
+    /// which the caller has computed (hashing a block is the costliest step of handling it).
+    /// Its shape and leader are checked by the caller, which knows the configuration and the
+    /// leader election.
+    pub fn verify_proposal(&mut self, proposal: &Proposal, block_id: &BlockId) -> Result<(), VerifyError> {
         let block = &proposal.block;
-        let bytes = proposal_bytes(&self.chain_id, &block.id(), block.round);
+        let bytes = proposal_bytes(&self.chain_id, block_id, block.round);
         self.verify_single(&block.proposer, SigningDomain::Proposal, &bytes, &proposal.signature)?;
         self.verify_qc(&block.qc)?;
         match &block.tc {

@@ -29,6 +29,8 @@ pub struct Stored {
     pub safety: SafetyState,
     /// The last committed block.
     pub root: Block,
+    /// Its id.
+    pub root_id: BlockId,
     /// A QC certifying it.
     pub root_qc: QuorumCert,
     /// Uncommitted blocks stored.
@@ -47,6 +49,7 @@ impl Stored {
         Stored {
             safety: SafetyState::default(),
             root: recovery.root.clone(),
+            root_id: recovery.root.id(),
             root_qc: recovery.root_qc.clone(),
             blocks: BTreeMap::new(),
             committed: BTreeMap::new(),
@@ -69,21 +72,23 @@ impl Stored {
 
     /// A stored block by id, committed or not.
     pub fn block(&self, id: &BlockId) -> Option<&Block> {
-        if self.root.id() == *id {
+        if self.root_id == *id {
             return Some(&self.root);
         }
         self.blocks.get(id).or_else(|| self.committed.get(id))
     }
 
-    /// Records blocks that committed, moving them out of the uncommitted set.
-    pub fn on_commit(&mut self, blocks: &[Block], root_qc: QuorumCert) {
-        let last = blocks.last().expect("a commit has blocks").clone();
-        let old_root = std::mem::replace(&mut self.root, last.clone());
-        self.committed.insert(old_root.id(), old_root);
-        for block in &blocks[..blocks.len() - 1] {
-            self.committed.insert(block.id(), block.clone());
+    /// Records blocks that committed (with their ids), moving them out of the uncommitted set.
+    pub fn on_commit(&mut self, blocks: &[(BlockId, Block)], root_qc: QuorumCert) {
+        let (last_id, last) = blocks.last().expect("a commit has blocks").clone();
+        let old_root = std::mem::replace(&mut self.root, last);
+        let old_root_id = std::mem::replace(&mut self.root_id, last_id);
+        self.committed.insert(old_root_id, old_root);
+        for (id, block) in &blocks[..blocks.len() - 1] {
+            self.committed.insert(*id, block.clone());
         }
-        self.blocks.retain(|_, b| b.height > last.height);
+        let height = self.root.height;
+        self.blocks.retain(|_, b| b.height > height);
         self.root_qc = root_qc;
     }
 }

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use keel_consensus::{
-    Action, Block, BlockResponse, Config, Core, Event, Height, Message, Payload, RecoveryData, Round, SafetyWeakening,
-    StateCommitment, Time, ValidatorSet,
+    Action, Block, BlockId, BlockResponse, Config, Core, Event, Height, Message, Payload, RecoveryData, Round,
+    SafetyWeakening, StateCommitment, Time, ValidatorSet,
 };
 use keel_crypto::{Hash, Keypair, PublicKey};
 use rand::Rng;
@@ -182,7 +182,7 @@ pub struct Simulation {
     auditor: Auditor,
     trace: Trace,
     counters: Counters,
-    proposed_at: BTreeMap<keel_consensus::BlockId, VirtualMs>,
+    proposed_at: BTreeMap<BlockId, VirtualMs>,
     now: VirtualMs,
 }
 
@@ -391,7 +391,7 @@ impl Simulation {
 
     /// Answers a block request from storage, as the node does from RocksDB: the block and its
     /// ancestors, newest first, capped by the core's limit.
-    fn serve_blocks(&mut self, instance: usize, requester: NodeIndex, id: keel_consensus::BlockId, count: u32) {
+    fn serve_blocks(&mut self, instance: usize, requester: NodeIndex, id: BlockId, count: u32) {
         let count = count.min(self.config.blocks_per_response_max) as usize;
         let stored = &self.instances[instance].stored;
         let mut blocks = Vec::new();
@@ -514,15 +514,16 @@ impl Simulation {
 
     fn on_commit(&mut self, instance: usize, blocks: Vec<Block>, root_qc: keel_consensus::QuorumCert) {
         let (validator, honest) = (self.instances[instance].validator, self.instances[instance].honest);
+        let blocks: Vec<(BlockId, Block)> = blocks.into_iter().map(|block| (block.id(), block)).collect();
         if honest {
             let round = self.instances[instance].core.as_ref().map_or(0, |c| c.round().get());
-            for block in &blocks {
+            for (id, block) in &blocks {
                 let height = block.height.get();
                 let first = height > self.checker.committed_height_max();
-                self.checker.on_commit(validator, height, *block.id().hash(), self.now);
+                self.checker.on_commit(validator, height, *id.hash(), self.now);
                 if first {
                     self.counters.committed_txs += block.payload.transactions.len() as u64;
-                    if let Some(proposed) = self.proposed_at.remove(&block.id()) {
+                    if let Some(proposed) = self.proposed_at.remove(id) {
                         let rounds = round.saturating_sub(block.round.get());
                         self.counters.commit_latency.push((rounds, self.now - proposed));
                     }

@@ -35,11 +35,11 @@ impl Core {
             debug!(round = %round, proposer = %block.proposer, %leader, "proposal ignored: not the leader");
             return;
         }
-        if let Err(error) = self.verifier.verify_proposal(&proposal) {
+        let id = block.id();
+        if let Err(error) = self.verifier.verify_proposal(&proposal, &id) {
             debug!(round = %round, %error, "proposal ignored: does not verify");
             return;
         }
-        let id = block.id();
         if !self.is_far_future(round) {
             self.record_statement(
                 block.proposer,
