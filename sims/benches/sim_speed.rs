@@ -37,6 +37,8 @@ fn calm(validators: usize, rounds: u64, signatures: SignatureMode) -> RunOptions
     scenario.network.before_gst = keel_sims::network::LinkProfile::timely(5, 20);
     let mut options = RunOptions::new(1, scenario);
     options.signatures = signatures;
+    // Consensus speed: blocks carry opaque transactions, not executed transfers.
+    options.ledger = false;
     options
 }
 

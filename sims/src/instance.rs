@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use keel_consensus::{Block, BlockId, Core, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
 
 use crate::byzantine::Adversary;
+use crate::ledger_load::SimLedger;
 use crate::network::NodeIndex;
 
 /// Which part of the network an instance talks to. Honest validators are on one side each
@@ -109,6 +110,8 @@ pub struct Instance {
     pub timer_generation: u64,
     /// For a Byzantine validator, what rewrites its messages.
     pub adversary: Option<Adversary>,
+    /// Its ledger, when the run executes blocks (storage: it survives crashes).
+    pub ledger: Option<SimLedger>,
 }
 
 impl Instance {

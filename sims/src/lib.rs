@@ -14,6 +14,7 @@ pub mod chart;
 pub mod checker;
 pub mod fastsig;
 pub mod instance;
+pub mod ledger_load;
 pub mod network;
 pub mod queue;
 pub mod report;

@@ -80,6 +80,10 @@ struct RunArgs {
     /// Client transactions per block.
     #[arg(long, default_value_t = 10)]
     txs_per_block: u32,
+    /// Consensus only: blocks carry opaque random bytes instead of signed transfers executed
+    /// on every validator's ledger (state roots are then not compared).
+    #[arg(long)]
+    no_ledger: bool,
     /// Signatures: ed25519 (as deployed) or fast (keyed hashes, for large runs).
     #[arg(long, default_value = "ed25519", value_parser = parse_signatures)]
     signatures: SignatureMode,
@@ -111,6 +115,9 @@ struct SweepArgs {
     /// A calm network instead of faults drawn from each seed.
     #[arg(long)]
     calm: bool,
+    /// Consensus only: no ledger execution (faster; state roots not compared).
+    #[arg(long)]
+    no_ledger: bool,
     /// Signatures: ed25519 or fast.
     #[arg(long, default_value = "ed25519", value_parser = parse_signatures)]
     signatures: SignatureMode,
@@ -150,6 +157,7 @@ fn run_one(args: RunArgs) -> Result<ExitCode, String> {
     options.txs_per_block = args.txs_per_block;
     options.weakening = args.test_only_weaken;
     options.trace_live = args.trace;
+    options.ledger = !args.no_ledger;
     let wall = Instant::now();
     let outcome = run(options.clone());
     let report = RunReport::new(&options, &outcome, wall.elapsed().as_millis() as u64);
@@ -189,6 +197,7 @@ fn sweep(args: SweepArgs) -> Result<ExitCode, String> {
         duration_ms: millis(args.duration),
         signatures: args.signatures,
         swarm: !args.calm,
+        ledger: !args.no_ledger,
     };
     let interactive = std::io::stderr().is_terminal();
     let mut failures = Vec::new();
@@ -219,6 +228,7 @@ fn sweep(args: SweepArgs) -> Result<ExitCode, String> {
         eprintln!("seed {} FAILED: {}", report.seed, report.violations[0]);
         let mut options = RunOptions::new(report.seed, report.scenario.clone());
         options.signatures = plan.signatures;
+        options.ledger = plan.ledger;
         eprintln!("  replay: {}", replay_command(&options, plan.swarm));
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -256,6 +266,9 @@ fn replay_command(options: &RunOptions, swarm: bool) -> String {
     );
     if swarm {
         command += " --swarm";
+    }
+    if !options.ledger {
+        command += " --no-ledger";
     }
     command + " --trace"
 }

@@ -25,6 +25,7 @@ use crate::byzantine::Adversary;
 use crate::checker::{Checker, Violation};
 use crate::fastsig::{scheme_for, FastRegistry, SignatureMode};
 use crate::instance::{Instance, Side, Stored};
+use crate::ledger_load::{ClientLoad, SimLedger};
 use crate::network::{NetworkConfig, NodeIndex};
 use crate::queue::{EventQueue, VirtualMs};
 use crate::rng::{stream, SimRng};
@@ -50,6 +51,9 @@ pub struct RunOptions {
     pub weakening: Option<SafetyWeakening>,
     /// Print every event to stderr as it happens.
     pub trace_live: bool,
+    /// Blocks carry signed transfers that every validator executes on its own ledger, and the
+    /// checker compares state roots; otherwise blocks carry opaque random transactions.
+    pub ledger: bool,
 }
 
 impl RunOptions {
@@ -64,6 +68,7 @@ impl RunOptions {
             round_timeout_ms: 1000,
             weakening: None,
             trace_live: false,
+            ledger: true,
         }
     }
 
@@ -178,6 +183,7 @@ pub struct Simulation {
     unpartitioned: NetworkConfig,
     network_rng: SimRng,
     payload_rng: SimRng,
+    load: Option<ClientLoad>,
     checker: Checker,
     auditor: Auditor,
     trace: Trace,
@@ -206,6 +212,8 @@ impl Simulation {
         let honest_count = n - byzantine;
         let honest_side = (0..n).map(|v| if v < honest_count / 2 { Side::A } else { Side::B }).collect();
         let genesis = RecoveryData::genesis(&config.chain_id, &validators);
+        let load = options.ledger.then(|| ClientLoad::new(options.seed, options.txs_per_block));
+        let ledger_genesis = load.as_ref().map(|load| load.genesis(&keys));
         let mut instances = Vec::new();
         for (validator, keypair) in keypairs.iter().enumerate() {
             let honest = validator < honest_count;
@@ -227,6 +235,7 @@ impl Simulation {
                     stored: Stored::genesis(&genesis),
                     timer_generation: 0,
                     adversary,
+                    ledger: ledger_genesis.as_ref().map(SimLedger::new),
                 });
             }
         }
@@ -247,6 +256,7 @@ impl Simulation {
             key_index: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
             network_rng: stream(options.seed, "network", 0),
             payload_rng: stream(options.seed, "payload", 0),
+            load,
             trace: Trace::new(if options.trace_live { 0 } else { 200 }, options.trace_live),
             options: options.clone(),
             config,
@@ -460,9 +470,18 @@ impl Simulation {
                 self.instances[instance].stored.high_tc = Some(tc);
             }
             Action::RequestPayload { round, .. } => {
-                let payload = self.make_payload();
-                let core = self.instances[instance].core.as_ref().expect("a running core asked");
-                let state = StateCommitment { height: core.committed_height(), root: Hash::ZERO };
+                let target = &self.instances[instance];
+                let core = target.core.as_ref().expect("a running core asked");
+                let (payload, state) = match (&self.load, &target.ledger) {
+                    (Some(load), Some(ledger)) => {
+                        let (height, root) = ledger.last();
+                        (load.payload(round.get(), ledger), StateCommitment { height: Height(height), root })
+                    }
+                    _ => {
+                        let state = StateCommitment { height: core.committed_height(), root: Hash::ZERO };
+                        (self.make_payload(), state)
+                    }
+                };
                 self.queue.push(
                     self.now,
                     SimEvent::Local { instance, event: Box::new(Event::PayloadReady { round, payload, state }) },
@@ -521,12 +540,26 @@ impl Simulation {
                 let height = block.height.get();
                 let first = height > self.checker.committed_height_max();
                 self.checker.on_commit(validator, height, *id.hash(), self.now);
+                let mut txs = block.payload.transactions.len() as u64;
+                if let Some(ledger) = self.instances[instance].ledger.as_mut() {
+                    let (root, applied) = ledger.execute(block);
+                    self.checker.on_state_root(validator, height, root, self.now);
+                    txs = applied;
+                }
                 if first {
-                    self.counters.committed_txs += block.payload.transactions.len() as u64;
+                    self.counters.committed_txs += txs;
                     if let Some(proposed) = self.proposed_at.remove(id) {
                         let rounds = round.saturating_sub(block.round.get());
                         self.counters.commit_latency.push((rounds, self.now - proposed));
                     }
+                }
+            }
+        }
+        if !honest {
+            // A Byzantine validator keeps its ledger too, so its proposals carry live nonces.
+            if let Some(ledger) = self.instances[instance].ledger.as_mut() {
+                for (_, block) in &blocks {
+                    ledger.execute(block);
                 }
             }
         }

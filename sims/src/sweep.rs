@@ -27,6 +27,8 @@ pub struct SweepPlan {
     pub signatures: SignatureMode,
     /// Draw faults from each seed (swarm); otherwise a calm network.
     pub swarm: bool,
+    /// Execute signed transfers on every validator's ledger (see `RunOptions::ledger`).
+    pub ledger: bool,
 }
 
 impl SweepPlan {
@@ -45,6 +47,7 @@ impl SweepPlan {
                     };
                     let mut options = RunOptions::new(seed, scenario);
                     options.signatures = self.signatures;
+                    options.ledger = self.ledger;
                     runs.push(options);
                 }
             }

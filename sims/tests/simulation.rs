@@ -13,9 +13,11 @@ fn report(options: &RunOptions) -> RunReport {
     RunReport::new(options, &run(options.clone()), 0)
 }
 
+/// Fast signatures, consensus only: most tests here are about the protocol.
 fn fast(seed: u64, scenario: Scenario) -> RunOptions {
     let mut options = RunOptions::new(seed, scenario);
     options.signatures = SignatureMode::Fast;
+    options.ledger = false;
     options
 }
 
@@ -72,6 +74,24 @@ fn crashes_partitions_and_loss_before_gst_are_survived() {
     let report = report(&fast(3, scenario));
     assert!(report.passed(), "{}", report.summary());
     assert!(report.committed_blocks > 50, "{}", report.summary());
+}
+
+#[test]
+fn validators_executing_real_transfers_agree_on_every_state_root_through_crashes_and_loss() {
+    let mut scenario = Scenario::calm(4, 1, Behaviour::Equivocate, 15_000);
+    scenario.network.before_gst.drop_ppm = 100_000;
+    scenario.network.gst_ms = 6_000;
+    scenario.crashes.push(Crash { node: 2, at_ms: 1_000, restart_ms: Some(5_000) });
+    let mut options = RunOptions::new(8, scenario);
+    options.ledger = true;
+    let report = report(&options);
+    assert!(report.passed(), "{}", report.summary());
+    assert!(report.committed_txs > 100, "transfers took effect: {}", report.summary());
+    assert!(
+        report.committed_txs <= report.committed_blocks * 10,
+        "only transfers that took effect count: {}",
+        report.summary()
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! The CI sweep: 315 runs (15 seeds x 3 sizes x 7 behaviours), each drawing its own faults,
-//! with fast signatures (the protocol and schedule are the same as with
-//! ed25519; see the simulation tests). Every run must hold every invariant, and a sample of
+//! The CI sweep: 315 runs (15 seeds x 3 sizes x 7 behaviours) plus 70 executing transfers,
+//! each drawing its own faults, with fast consensus signatures (the protocol and schedule are
+//! the same as with ed25519; see the simulation tests). Every run must hold every invariant, and a sample of
 //! runs is repeated to audit determinism.
 
 use keel_sims::fastsig::SignatureMode;
@@ -12,30 +12,39 @@ use keel_sims::sweep::{run_sweep, table, SweepPlan};
 // One test per size, so that the test runner spreads them over the cores.
 #[test]
 fn swarm_sweep_of_four_validators() {
-    sweep(4);
+    sweep(4, 0..15, 20_000, false);
+}
+
+/// Executing transfers costs ten signature checks per block per validator, so the sweep that
+/// also compares state roots is shorter: 70 more runs, four validators.
+#[test]
+fn swarm_sweep_of_four_validators_executing_transfers() {
+    sweep(4, 100..110, 10_000, true);
 }
 
 #[test]
 fn swarm_sweep_of_seven_validators() {
-    sweep(7);
+    sweep(7, 0..15, 20_000, false);
 }
 
 #[test]
 fn swarm_sweep_of_ten_validators() {
-    sweep(10);
+    sweep(10, 0..15, 20_000, false);
 }
 
-fn sweep(validators: usize) {
+fn sweep(validators: usize, seeds: std::ops::Range<u64>, duration_ms: u64, ledger: bool) {
+    let runs = (seeds.end - seeds.start) as usize * Behaviour::ALL.len();
     let plan = SweepPlan {
-        seeds: 0..15,
+        seeds,
         validators: vec![validators],
         behaviours: Behaviour::ALL.to_vec(),
-        duration_ms: 20_000,
+        duration_ms,
         signatures: SignatureMode::Fast,
         swarm: true,
+        ledger,
     };
     let reports = run_sweep(&plan, |_, _, _| {});
-    assert_eq!(reports.len(), 15 * 7);
+    assert_eq!(reports.len(), runs);
     let failures: Vec<String> = reports
         .iter()
         .filter(|r| !r.passed())
