@@ -177,6 +177,9 @@ pub struct Simulation {
     keys: Vec<PublicKey>,
     key_index: BTreeMap<PublicKey, NodeIndex>,
     instances: Vec<Instance>,
+    /// Per validator, its instances (two for a Twins validator): routing looks this up for
+    /// every message.
+    instances_by_validator: Vec<Vec<usize>>,
     honest_side: Vec<Side>,
     queue: EventQueue<SimEvent>,
     network: NetworkConfig,
@@ -249,6 +252,10 @@ impl Simulation {
                 queue.push(restart, SimEvent::Restart { validator: crash.node });
             }
         }
+        let mut instances_by_validator = vec![Vec::new(); n];
+        for (index, instance) in instances.iter().enumerate() {
+            instances_by_validator[instance.validator].push(index);
+        }
         let network = scenario.network.clone();
         let unpartitioned = NetworkConfig { partitions: Vec::new(), ..network.clone() };
         Simulation {
@@ -265,6 +272,7 @@ impl Simulation {
             registry,
             keys,
             instances,
+            instances_by_validator,
             honest_side,
             queue,
             network,
@@ -343,7 +351,7 @@ impl Simulation {
     }
 
     fn instances_of(&self, validator: NodeIndex) -> Vec<usize> {
-        (0..self.instances.len()).filter(|&i| self.instances[i].validator == validator).collect()
+        self.instances_by_validator[validator].clone()
     }
 
     fn on_crash(&mut self, validator: NodeIndex) {
@@ -597,9 +605,8 @@ impl Simulation {
             Side::All => !sender_twin || !target.honest || self.honest_side[to] == sender_side,
             side => side == sender_side,
         };
-        let targets: Vec<usize> = (0..self.instances.len())
-            .filter(|&i| self.instances[i].validator == to && hears(&self.instances[i]))
-            .collect();
+        let targets: Vec<usize> =
+            self.instances_by_validator[to].iter().copied().filter(|&i| hears(&self.instances[i])).collect();
         for target in targets {
             // Twins sit on both sides of every partition: the partition model cuts honest links.
             let twin_link = self.instances[target].side != Side::All || self.instances[instance].side != Side::All;
