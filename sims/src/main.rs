@@ -169,6 +169,12 @@ fn run_one(args: RunArgs) -> Result<ExitCode, String> {
     if report.passed() {
         return Ok(ExitCode::SUCCESS);
     }
+    if report.safety_violations > 0 {
+        let index = outcome.events.saturating_sub(1);
+        eprintln!("seed {}: the run stopped at event #{index}, the last one below", args.seed);
+    } else {
+        eprintln!("seed {}: liveness failed; the last events of the run:", args.seed);
+    }
     eprintln!("the events before the end of the run:");
     for line in &outcome.trace {
         eprintln!("  {line}");
