@@ -180,7 +180,7 @@ fn run_one(args: RunArgs) -> Result<ExitCode, String> {
         eprintln!("  {line}");
     }
     eprintln!("scenario: {}", serde_json::to_string(&report.scenario).expect("scenarios serialise"));
-    eprintln!("replay with a full trace: {}", replay_command(&options, args.swarm));
+    eprintln!("replay with a full trace: {}", own_command_with_trace());
     Ok(ExitCode::from(1))
 }
 
@@ -255,7 +255,26 @@ fn progress_bar(done: usize, total: usize, failed: usize, interactive: bool) {
     }
 }
 
-/// The command line that replays a run, with a full trace.
+/// This process's own command line (every flag of the run), with `--trace` added.
+fn own_command_with_trace() -> String {
+    let mut words: Vec<String> = std::env::args().skip(1).map(|word| shell_word(&word)).collect();
+    if !words.iter().any(|word| word == "--trace") {
+        words.push("--trace".into());
+    }
+    format!("keel-sim {}", words.join(" "))
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:@/=".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The command line that replays one run of a sweep, with a full trace.
 fn replay_command(options: &RunOptions, swarm: bool) -> String {
     let s = &options.scenario;
     let mut command = format!(

@@ -75,6 +75,7 @@ fn a_violation_exits_1_with_the_seed_a_trace_and_the_replay_command() {
     assert!(stdout.contains("VIOLATION DoubleVote"), "{stdout}");
     assert!(stderr.contains("replay with a full trace: keel-sim run --validators 4"), "{stderr}");
     assert!(stderr.contains("--seed 2"));
+    assert!(stderr.contains("--test-only-weaken allow-double-vote --trace"), "the replay keeps every flag: {stderr}");
     assert!(stderr.contains("seed 2: the run stopped at event #"), "{stderr}");
     assert!(stderr.contains("proposal of round"), "the trace names the events: {stderr}");
 }
