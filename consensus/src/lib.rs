@@ -20,9 +20,11 @@
 //!   for the deadline (optimistic responsiveness). The leader of r emits `RequestPayload`,
 //!   extending the highest QC, attaching the TC of r − 1 when that QC is older than r − 1.
 //! - **PayloadReady**: the leader signs the block, broadcasts it, and treats it as received.
-//! - **Proposal** for round r: dropped if r is below the current round, or unless
+//! - **Proposal** for round r: dropped when r is below the current round, and kept only when
 //!   well-shaped ([`Block::verify_shape`]), from r's leader, and correctly signed with valid
-//!   certificates. Its QC and TC are taken in (which may move the node to round r). If the
+//!   certificates. No upper bound on r: a verified proposal carries a quorum's certificate of
+//!   round r − 1, so it is how a node that fell behind jumps forward. Its QC and TC are taken
+//!   in (which moves the node to round r). If the
 //!   parent is missing the proposal waits (bounded) while the parent is fetched. The block
 //!   joins the tree (`PersistBlock`); when `validate_blocks` is set the application is asked
 //!   (`ValidateBlock`) and the vote waits for `BlockValidated { valid: true }`; then the vote
