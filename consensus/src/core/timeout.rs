@@ -21,8 +21,13 @@ impl Core {
         }
         self.local_timeout();
         self.forward_entry_tc(round);
-        let deadline = self.pacemaker.arm(self.now);
-        self.emit(Action::SetTimer { round, deadline });
+        // Our own timeout may have completed a TC and moved us on; entering that round set its
+        // timer, and re-arming the old round here would replace it with one that fires stale,
+        // leaving the node with no timer at all.
+        if self.pacemaker.round() == round {
+            let deadline = self.pacemaker.arm(self.now);
+            self.emit(Action::SetTimer { round, deadline });
+        }
     }
 
     /// Sync rule: a node that entered `round` through a TC re-broadcasts that TC with each of

@@ -180,3 +180,32 @@ fn forged_and_misdirected_messages_change_nothing() {
     assert!(actions.is_empty(), "{actions:#?}");
     assert_eq!(core.round(), Round(1));
 }
+
+#[test]
+fn a_timeout_that_completes_a_tc_leaves_the_timer_on_the_new_round() {
+    // Validators 0 and 1 time out round 2 while validator 3 is still in round 1 (counted, but a
+    // future round does not trigger joining them). A TC of round 1 moves it to round 2; when its
+    // timer fires, its own timeout completes the quorum for round 2. The last timer it asks for
+    // must be for round 3: re-arming round 2 there would replace it with a timer that fires
+    // stale, leaving the node with no timer at all (found by keel-sim, seed 9).
+    let fx = Fixture::new(4);
+    let mut core = core(&fx);
+    core.handle(Time::ZERO, Event::Start);
+    for signer in [0, 1] {
+        let timeout = fx.timeout(signer, Round(2));
+        core.handle(Time(10), Event::Message { from: fx.key(signer), message: Message::Timeout(timeout) });
+    }
+    let tc = fx.tc(Round(1), &[0, 1, 2], &fx.genesis_qc());
+    core.handle(Time(20), Event::Message { from: fx.key(2), message: Message::TimeoutCert(tc) });
+    assert_eq!(core.round(), Round(2));
+    let actions = core.handle(Time(5_000), Event::TimerFired { round: Round(2) });
+    assert_eq!(core.round(), Round(3), "its own timeout made the quorum for round 2");
+    let timers: Vec<Round> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetTimer { round, .. } => Some(*round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timers.last(), Some(&Round(3)), "{timers:?}");
+}
