@@ -59,8 +59,11 @@ pub struct RunReport {
     pub committed_txs: u64,
     /// Number of invariant violations.
     pub safety_violations: usize,
-    /// Whether the liveness check passed (or did not apply: more than f faulty).
+    /// Whether the liveness check passed (true also when it did not apply; see
+    /// `liveness_checked`).
     pub liveness_ok: bool,
+    /// Whether liveness was checked: at most f faulty, and stable for longer than the bound.
+    pub liveness_checked: bool,
     /// Virtual length of the run.
     pub virtual_ms: u64,
     /// Wall-clock length of the run (not part of the digest).
@@ -120,6 +123,7 @@ impl RunReport {
             committed_txs: counters.committed_txs,
             safety_violations,
             liveness_ok,
+            liveness_checked: outcome.liveness_checked,
             virtual_ms: outcome.end_ms,
             wall_ms,
             messages: counters.messages,
@@ -173,7 +177,8 @@ impl RunReport {
         );
         text += &format!("events {} digest {}\n", self.events, self.event_digest);
         if self.passed() {
-            text += "invariants: all held\n";
+            let liveness = if self.liveness_checked { "checked" } else { "not checked (see docs)" };
+            text += &format!("invariants: all held; liveness {liveness}\n");
         }
         for violation in &self.violations {
             text += &format!("VIOLATION {violation}\n");

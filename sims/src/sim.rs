@@ -156,7 +156,8 @@ pub struct Outcome {
     pub digest: Hash,
     /// The last events before the end (the lead-up to a violation).
     pub trace: Vec<String>,
-    /// Whether the liveness check applied (the run stayed within fault tolerance).
+    /// Whether the liveness check applied: the run stayed within fault tolerance and was stable
+    /// for longer than the bound.
     pub liveness_checked: bool,
 }
 
@@ -300,13 +301,18 @@ impl Simulation {
         }
         let stopped_early = !self.checker.violations().is_empty();
         let end_ms = if stopped_early { self.now } else { end_ms };
-        let liveness_checked = self.options.scenario.within_fault_tolerance() && !stopped_early;
+        // The check can only fail when the stable part of the run is longer than the bound; a
+        // shorter one is reported as unchecked rather than passed.
+        let stable_from = self.options.scenario.stable_from_ms();
+        let window_ms = end_ms.saturating_sub(stable_from);
+        let liveness_checked = self.options.scenario.within_fault_tolerance()
+            && !stopped_early
+            && window_ms > self.options.liveness_bound_ms();
         if liveness_checked {
-            let stable_from = self.options.scenario.stable_from_ms();
             let alive: Vec<bool> = (0..self.keys.len())
                 .map(|v| self.instances.iter().filter(|i| i.validator == v).all(Instance::is_up))
                 .collect();
-            self.checker.check_liveness(&alive, stable_from.min(end_ms), self.options.liveness_bound_ms(), end_ms);
+            self.checker.check_liveness(&alive, stable_from, self.options.liveness_bound_ms(), end_ms);
         }
         Outcome {
             counters: self.counters,
