@@ -19,12 +19,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use borsh::{BorshDeserialize, BorshSerialize};
+
 use crate::block::Block;
 use crate::quorum_cert::QuorumCert;
 use crate::types::{BlockId, Height, Round};
 
 /// Proof that a block committed: its QC and the QC of its child from the next round.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct CommitProof {
     /// The QC of the last committed block.
     pub block_qc: QuorumCert,

@@ -14,4 +14,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod p2p;
 pub mod rpc;
+pub mod storage;
 pub mod telemetry;

@@ -1,0 +1,254 @@
+//! The consensus driver's storage: what `Core` asks to persist, and the committed chain.
+//!
+//! | action | written | durability |
+//! |---|---|---|
+//! | `PersistSafety` | `meta/"safety"` | synced before returning: the vote or timeout that follows depends on it |
+//! | `PersistBlock` | `pending/<id>` | not synced: losing it costs a refetch, never safety |
+//! | `PersistQuorumCert` / `PersistTimeoutCert` | `meta/"high_qc"` / `"high_tc"` | not synced, same reason |
+//! | `Commit` | `committed/<height>` and `committed_ids/<id>` per block, `meta/"root"`, `"root_qc"`; committed blocks leave `pending` | one synced batch |
+//!
+//! RocksDB writes its log in order, so a synced write also makes every earlier unsynced one
+//! durable: after a crash the store holds a prefix of what the driver wrote. The committed chain
+//! is kept whole (it is what lagging peers and the ledger replay from); `pending` holds only
+//! blocks above the last commit.
+
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use keel_consensus::{Block, BlockId, CommitProof, Height, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
+
+use super::database::{consensus_columns as columns, Database, StorageError};
+
+const SAFETY: &[u8] = b"safety";
+const HIGH_QC: &[u8] = b"high_qc";
+const HIGH_TC: &[u8] = b"high_tc";
+const ROOT: &[u8] = b"root";
+const ROOT_QC: &[u8] = b"root_qc";
+
+/// A committed block as stored, with the commit proof when it was the last block of a commit.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CommittedRecord {
+    /// The block.
+    pub block: Block,
+    /// `Some` when this block ended a `Commit` action: the two QCs that committed it.
+    pub proof: Option<CommitProof>,
+}
+
+/// The consensus columns of the node database.
+#[derive(Debug, Clone)]
+pub struct ConsensusStore {
+    database: Arc<Database>,
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { what: what.to_owned(), reason: error.to_string() }
+}
+
+fn decode<T: BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T, StorageError> {
+    borsh::from_slice(bytes).map_err(|e| corrupt(what, e))
+}
+
+fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).expect("borsh encoding into a Vec cannot fail")
+}
+
+fn synced() -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    options
+}
+
+impl ConsensusStore {
+    /// The consensus columns of `database`.
+    pub fn new(database: Arc<Database>) -> Self {
+        ConsensusStore { database }
+    }
+
+    fn put(&self, column: &str, key: &[u8], value: Vec<u8>, sync: bool) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.database.column(column), key, value);
+        let options = if sync { synced() } else { WriteOptions::default() };
+        Ok(self.database.db().write_opt(batch, &options)?)
+    }
+
+    fn get(&self, column: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.database.db().get_cf(self.database.column(column), key)?)
+    }
+
+    /// `PersistSafety`: durable when this returns.
+    pub fn save_safety(&self, safety: &SafetyState) -> Result<(), StorageError> {
+        self.put(columns::META, SAFETY, encode(safety), true)
+    }
+
+    /// `PersistBlock`.
+    pub fn save_block(&self, block: &Block) -> Result<(), StorageError> {
+        self.put(columns::PENDING, block.id().0.as_bytes(), encode(block), false)
+    }
+
+    /// `PersistQuorumCert`.
+    pub fn save_high_qc(&self, qc: &QuorumCert) -> Result<(), StorageError> {
+        self.put(columns::META, HIGH_QC, encode(qc), false)
+    }
+
+    /// `PersistTimeoutCert`.
+    pub fn save_high_tc(&self, tc: &TimeoutCert) -> Result<(), StorageError> {
+        self.put(columns::META, HIGH_TC, encode(tc), false)
+    }
+
+    /// `Commit { blocks, proof }`: the blocks join the committed chain and the last becomes the
+    /// root, in one synced batch. Blocks must follow the stored root.
+    pub fn save_commit(&self, blocks: &[Block], proof: &CommitProof) -> Result<(), StorageError> {
+        let Some(last) = blocks.last() else { return Ok(()) };
+        let mut batch = WriteBatch::default();
+        let committed = self.database.column(columns::COMMITTED);
+        let committed_ids = self.database.column(columns::COMMITTED_IDS);
+        let pending = self.database.column(columns::PENDING);
+        for block in blocks {
+            let is_last = std::ptr::eq(block, last);
+            let record = CommittedRecord { block: block.clone(), proof: is_last.then(|| proof.clone()) };
+            let height = block.height.get().to_be_bytes();
+            batch.put_cf(committed, height, encode(&record));
+            batch.put_cf(committed_ids, block.id().0.as_bytes(), height);
+        }
+        // Pending blocks at or below the new root are committed or on an abandoned fork.
+        for (key, value) in self.pending_entries()? {
+            let block: Block = decode("pending block", &value)?;
+            if block.height <= last.height {
+                batch.delete_cf(pending, key);
+            }
+        }
+        let meta = self.database.column(columns::META);
+        batch.put_cf(meta, ROOT, encode(last));
+        batch.put_cf(meta, ROOT_QC, encode(&proof.block_qc));
+        Ok(self.database.db().write_opt(batch, &synced())?)
+    }
+
+    fn pending_entries(&self) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>, StorageError> {
+        let cf = self.database.column(columns::PENDING);
+        let mut entries = Vec::new();
+        for entry in self.database.db().iterator_cf(cf, IteratorMode::Start) {
+            entries.push(entry?);
+        }
+        Ok(entries)
+    }
+
+    /// What `Core::new` needs: the stored state, or `genesis` when nothing was stored.
+    pub fn load_recovery(&self, genesis: RecoveryData) -> Result<RecoveryData, StorageError> {
+        let safety = match self.get(columns::META, SAFETY)? {
+            Some(bytes) => decode("safety state", &bytes)?,
+            None => genesis.safety.clone(),
+        };
+        let (root, root_qc) = match (self.get(columns::META, ROOT)?, self.get(columns::META, ROOT_QC)?) {
+            (Some(root), Some(qc)) => (decode("root block", &root)?, decode("root QC", &qc)?),
+            _ => (genesis.root.clone(), genesis.root_qc),
+        };
+        let mut blocks = Vec::new();
+        for (_, value) in self.pending_entries()? {
+            blocks.push(decode::<Block>("pending block", &value)?);
+        }
+        let high_qc = self.get(columns::META, HIGH_QC)?.map(|b| decode("high QC", &b)).transpose()?;
+        let high_tc = self.get(columns::META, HIGH_TC)?.map(|b| decode("high TC", &b)).transpose()?;
+        Ok(RecoveryData { safety, root, root_qc, blocks, high_qc, high_tc })
+    }
+
+    /// The committed block at `height`, with its proof if it ended a commit.
+    pub fn committed(&self, height: Height) -> Result<Option<CommittedRecord>, StorageError> {
+        self.get(columns::COMMITTED, &height.get().to_be_bytes())?
+            .map(|bytes| decode("committed block", &bytes))
+            .transpose()
+    }
+
+    /// The height of the committed block `id`, if it is committed.
+    pub fn committed_height_of(&self, id: &BlockId) -> Result<Option<Height>, StorageError> {
+        match self.get(columns::COMMITTED_IDS, id.0.as_bytes())? {
+            Some(bytes) => {
+                let array: [u8; 8] = bytes.as_slice().try_into().map_err(|e| corrupt("committed id index", e))?;
+                Ok(Some(Height(u64::from_be_bytes(array))))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A block this node stored under `id`: committed or pending.
+    pub fn block(&self, id: &BlockId) -> Result<Option<Block>, StorageError> {
+        if let Some(height) = self.committed_height_of(id)? {
+            return Ok(self.committed(height)?.map(|record| record.block));
+        }
+        self.get(columns::PENDING, id.0.as_bytes())?.map(|bytes| decode("pending block", &bytes)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_consensus::{genesis_qc, Payload, Round, StateCommitment, ValidatorSet};
+    use keel_crypto::{Hash, Keypair};
+    use rand_core::OsRng;
+
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, ConsensusStore, RecoveryData) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&dir.path().join("db")).unwrap();
+        let key = Keypair::generate(&mut OsRng).public();
+        let validators = ValidatorSet::equal_power([key]).unwrap();
+        (dir, ConsensusStore::new(database), RecoveryData::genesis(&Hash::sha256(b"chain"), &validators))
+    }
+
+    fn child(parent: &Block, round: u64) -> Block {
+        let mut block = parent.clone();
+        block.parent = parent.id();
+        block.round = Round(round);
+        block.height = parent.height.next();
+        block.qc = QuorumCert::unsigned(parent.id(), parent.round, parent.height);
+        block.payload = Payload { transactions: vec![round.to_be_bytes().to_vec()] };
+        block.state = StateCommitment::default();
+        block
+    }
+
+    #[test]
+    fn an_empty_store_recovers_to_genesis() {
+        let (_dir, store, genesis) = setup();
+        assert_eq!(store.load_recovery(genesis.clone()).unwrap(), genesis);
+    }
+
+    #[test]
+    fn safety_blocks_and_commits_survive_a_reopen() {
+        let (dir, store, genesis) = setup();
+        let b1 = child(&genesis.root, 1);
+        let b2 = child(&b1, 2);
+        let b3 = child(&b2, 3);
+        for block in [&b1, &b2, &b3] {
+            store.save_block(block).unwrap();
+        }
+        let safety = SafetyState { last_voted_round: Round(3), locked_round: Round(2), ..SafetyState::default() };
+        store.save_safety(&safety).unwrap();
+        let proof = CommitProof {
+            block_qc: QuorumCert::unsigned(b1.id(), b1.round, b1.height),
+            child_qc: QuorumCert::unsigned(b2.id(), b2.round, b2.height),
+        };
+        store.save_commit(std::slice::from_ref(&b1), &proof).unwrap();
+        drop(store);
+
+        let store = ConsensusStore::new(Database::open(&dir.path().join("db")).unwrap());
+        let recovery = store.load_recovery(genesis.clone()).unwrap();
+        assert_eq!(recovery.safety, safety);
+        assert_eq!(recovery.root, b1);
+        assert_eq!(recovery.root_qc, proof.block_qc);
+        let mut pending: Vec<Block> = recovery.blocks;
+        pending.sort_by_key(|b| b.height);
+        assert_eq!(pending, vec![b2.clone(), b3.clone()], "the committed block left the pending set");
+        let record = store.committed(Height(1)).unwrap().unwrap();
+        assert_eq!((record.block, record.proof), (b1.clone(), Some(proof)));
+        assert_eq!(store.committed_height_of(&b1.id()).unwrap(), Some(Height(1)));
+        assert_eq!(store.block(&b3.id()).unwrap(), Some(b3));
+        assert_eq!(store.block(&genesis_qc(&genesis.root).block_id).unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_database_is_refused_as_locked() {
+        let (dir, _store, _) = setup();
+        let error = Database::open(&dir.path().join("db")).unwrap_err();
+        assert!(matches!(error, StorageError::Locked { .. }), "{error}");
+    }
+}

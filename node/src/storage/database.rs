@@ -1,0 +1,97 @@
+//! Opening the RocksDB instance with every column family the node uses.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use keel_ledger::Column;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+use thiserror::Error;
+
+/// Column families of the consensus driver (the ledger's are [`Column::ALL`]).
+pub(super) mod consensus_columns {
+    /// `"safety"` → borsh(SafetyState); `"high_qc"`, `"high_tc"`, `"root"`, `"root_qc"`.
+    pub const META: &str = "consensus_meta";
+    /// Uncommitted blocks: block id (32) → borsh(Block).
+    pub const PENDING: &str = "consensus_pending_blocks";
+    /// Committed blocks: height (8, BE) → borsh(CommittedRecord).
+    pub const COMMITTED: &str = "consensus_committed_blocks";
+    /// Committed block ids: block id (32) → height (8, BE).
+    pub const COMMITTED_IDS: &str = "consensus_committed_ids";
+
+    /// All of them.
+    pub const ALL: [&str; 4] = [META, PENDING, COMMITTED, COMMITTED_IDS];
+}
+
+/// Why the database failed.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// Another process (a second `keel start` on this home) holds the database.
+    #[error("the database {path} is in use by another keel process (RocksDB lock held): {detail}")]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// RocksDB's message.
+        detail: String,
+    },
+    /// RocksDB reported an error.
+    #[error("database error: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// Stored bytes did not decode: the database is damaged or from another version.
+    #[error("database is corrupt: {what}: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: String,
+        /// Why it did not decode.
+        reason: String,
+    },
+}
+
+/// The open database, shared by the ledger and the consensus driver.
+pub struct Database {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.path).finish()
+    }
+}
+
+impl Database {
+    /// Opens (creating if absent) the database at `path` with every column family.
+    pub fn open(path: &Path) -> Result<Arc<Database>, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        // Both cores may flush and compact; the consensus thread must not wait on compaction.
+        options.increase_parallelism(2);
+        let names = Column::ALL.iter().map(|c| c.name()).chain(consensus_columns::ALL);
+        let descriptors: Vec<ColumnFamilyDescriptor> =
+            names.map(|name| ColumnFamilyDescriptor::new(name, Options::default())).collect();
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|error| {
+            let detail = error.to_string();
+            if detail.contains("lock") || detail.contains("LOCK") {
+                StorageError::Locked { path: path.to_owned(), detail }
+            } else {
+                StorageError::Rocks(error)
+            }
+        })?;
+        Ok(Arc::new(Database { db, path: path.to_owned() }))
+    }
+
+    /// The RocksDB handle.
+    pub(super) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    /// A column family opened in [`Database::open`].
+    pub(super) fn column(&self, name: &str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("every column family is created on open")
+    }
+
+    /// Where it lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

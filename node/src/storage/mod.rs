@@ -1,0 +1,16 @@
+//! The node's database: one RocksDB instance under `<home>/data/db` holding the ledger's columns
+//! (through [`RocksKv`], the ledger's [`KvStore`](keel_ledger::KvStore)) and the consensus
+//! driver's (through [`ConsensusStore`]).
+//!
+//! RocksDB takes a lock file on open, so a second `keel start` on the same home fails with
+//! [`StorageError::Locked`] instead of corrupting the first one's data. Every write is a
+//! `WriteBatch`, atomic across column families; the ones that must survive a power cut are
+//! written with `sync` (see each store for which).
+
+mod consensus;
+mod database;
+mod rocks_kv;
+
+pub use consensus::{CommittedRecord, ConsensusStore};
+pub use database::{Database, StorageError};
+pub use rocks_kv::RocksKv;
