@@ -26,6 +26,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Create one node's home: config.toml, node_key.json and genesis.json.
     Init(InitArgs),
+    /// Run the validator whose home is --home until SIGINT or SIGTERM.
+    Start(StartArgs),
     /// Create the homes of a local network of validators sharing one genesis, on loopback ports.
     Testnet(TestnetArgs),
     /// Genesis file tools.
@@ -70,6 +72,20 @@ pub struct InitArgs {
     pub accounts: Vec<String>,
 }
 
+/// `keel start`
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The node home (made by `keel init` or `keel testnet`).
+    #[arg(long)]
+    pub home: PathBuf,
+    /// Override `[p2p] listen_address`.
+    #[arg(long)]
+    pub p2p_address: Option<std::net::SocketAddr>,
+    /// Override `[rpc] listen_address`.
+    #[arg(long)]
+    pub rpc_address: Option<std::net::SocketAddr>,
+}
+
 /// `keel testnet`
 #[derive(Debug, Args)]
 pub struct TestnetArgs {
@@ -94,6 +110,9 @@ pub struct TestnetArgs {
     /// Fund an account in the genesis: ADDRESS=BALANCE (repeatable).
     #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
     pub accounts: Vec<String>,
+    /// Only create (or check) the homes; do not start the validators.
+    #[arg(long)]
+    pub create_only: bool,
 }
 
 /// `keel genesis …`

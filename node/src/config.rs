@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub node: NodeSection,
     /// Peer-to-peer networking.
     pub p2p: P2pSection,
+    /// The consensus driver.
+    pub consensus: ConsensusSection,
     /// The JSON-RPC server.
     pub rpc: RpcSection,
     /// Logging.
@@ -57,6 +59,21 @@ pub struct P2pSection {
     pub frame_bytes_max: u32,
     /// Longest wait between reconnection attempts to a peer, in milliseconds. Default 10000.
     pub reconnect_backoff_ms_max: u64,
+}
+
+/// `[consensus]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    /// How long a leader with no transactions to propose waits before proposing an empty block,
+    /// in milliseconds; below half the genesis round timeout. Default 250.
+    pub empty_block_delay_ms: u64,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        ConsensusSection { empty_block_delay_ms: 250 }
+    }
 }
 
 /// `[rpc]`
@@ -171,6 +188,11 @@ frame_bytes_max = {frame_max}
 # Longest wait between reconnection attempts to a peer, in milliseconds.
 reconnect_backoff_ms_max = {backoff}
 
+[consensus]
+# Milliseconds a leader with no transactions waits before proposing an empty block (below half
+# the genesis round timeout).
+empty_block_delay_ms = {empty_delay}
+
 [rpc]
 # Address the JSON-RPC server binds (host:port). Keep it on loopback unless a proxy guards it.
 listen_address = "{rpc_listen}"
@@ -186,6 +208,7 @@ filter = {filter}
             frame_min = FRAME_BYTES_MIN,
             frame_max = self.p2p.frame_bytes_max,
             backoff = self.p2p.reconnect_backoff_ms_max,
+            empty_delay = self.consensus.empty_block_delay_ms,
             rpc_listen = self.rpc.listen_address,
             format = match self.log.format {
                 LogFormat::Text => "text",

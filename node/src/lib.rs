@@ -8,11 +8,15 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod driver;
 pub mod fsutil;
 pub mod home;
 pub mod mempool;
 pub mod metrics;
+pub mod node;
 pub mod p2p;
 pub mod rpc;
+pub mod status;
 pub mod storage;
 pub mod telemetry;
+pub mod wire;

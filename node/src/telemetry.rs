@@ -12,7 +12,9 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<()> {
         Ok(from_env) if !from_env.trim().is_empty() => EnvFilter::try_new(from_env).context("RUST_LOG")?,
         _ => EnvFilter::try_new(filter).with_context(|| format!("log.filter {filter:?}"))?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: `keel testnet` sends each node's log to a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

@@ -113,7 +113,16 @@ fn init_can_join_an_existing_genesis() {
 }
 
 fn testnet(dir: &Path, validators: &str) -> Output {
-    keel(&["testnet", "--validators", validators, "--dir", dir.to_str().unwrap(), "--p2p-port-base", "30000"])
+    keel(&[
+        "testnet",
+        "--create-only",
+        "--validators",
+        validators,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--p2p-port-base",
+        "30000",
+    ])
 }
 
 #[test]

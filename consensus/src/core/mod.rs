@@ -114,6 +114,11 @@ impl Core {
         core
     }
 
+    /// The leader of `round`.
+    pub fn leader(&self, round: Round) -> PublicKey {
+        self.leaders.leader(round)
+    }
+
     /// Replaces round-robin leader election; every validator must use the same one.
     pub fn with_leader_election(mut self, leaders: Box<dyn LeaderElection>) -> Core {
         self.leaders = leaders;

@@ -4,6 +4,7 @@
 mod genesis;
 mod init;
 mod keygen;
+mod start;
 mod testnet;
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +18,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen(args) => keygen::run(&args),
         Command::Init(args) => init::run(&args),
-        Command::Testnet(args) => testnet::run(&args),
+        Command::Start(args) => start::run(&args, cli.log_format),
+        Command::Testnet(args) => testnet::run(&args, cli.log_format),
         Command::Genesis(GenesisCommand::Validate { file }) => genesis::validate(&file),
     }
 }

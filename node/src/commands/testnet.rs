@@ -3,8 +3,14 @@
 //!
 //! Existing homes are reused, never overwritten: running the command again on the same
 //! directory checks that every home is there and agrees on one genesis.
+//!
+//! Unless `--create-only`, it then runs every validator as its own `keel start` process (logs in
+//! `<home>/keel.log`), reports any that exits, and on SIGINT or SIGTERM stops them all: SIGTERM
+//! first, SIGKILL for any still running after ten seconds.
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use keel_crypto::Keypair;
@@ -12,7 +18,7 @@ use keel_genesis::{Genesis, GenesisBuilder};
 use rand_core::OsRng;
 
 use crate::cli::TestnetArgs;
-use crate::config::NodeConfig;
+use crate::config::{LogFormat, NodeConfig};
 use crate::home::NodeHome;
 
 /// One node of the local network, as planned or found.
@@ -21,7 +27,7 @@ struct TestnetNode {
     config: NodeConfig,
 }
 
-pub(super) fn run(args: &TestnetArgs) -> Result<()> {
+pub(super) fn run(args: &TestnetArgs, log_format: Option<LogFormat>) -> Result<()> {
     let count = usize::from(args.validators);
     let homes: Vec<NodeHome> = (0..count).map(|i| NodeHome::new(args.dir.join(format!("node{i}")))).collect();
     let existing = homes.iter().filter(|h| h.is_initialised()).count();
@@ -43,7 +49,94 @@ pub(super) fn run(args: &TestnetArgs) -> Result<()> {
             node.config.rpc.listen_address
         );
     }
+    if args.create_only {
+        return Ok(());
+    }
+    supervise(&nodes, log_format)
+}
+
+/// Runs one `keel start` per home until a signal; see the module docs.
+fn supervise(nodes: &[TestnetNode], log_format: Option<LogFormat>) -> Result<()> {
+    let keel = std::env::current_exe().context("locating the keel binary")?;
+    let mut children = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let log_path = node.home.root().join("keel.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let mut command = Command::new(&keel);
+        command.arg("start").arg("--home").arg(node.home.root());
+        if let Some(format) = log_format {
+            command.arg("--log-format").arg(match format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            });
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", node.config.node.name))?;
+        children.push((node.config.node.name.clone(), Some(child)));
+    }
+    println!("running {} validators (logs in <home>/keel.log); Ctrl-C stops them", children.len());
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut poll = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
+                _ = poll.tick() => {
+                    for (name, slot) in children.iter_mut() {
+                        if let Some(child) = slot {
+                            if let Some(status) = child.try_wait()? {
+                                eprintln!("{name} exited ({status}); see its keel.log");
+                                *slot = None;
+                            }
+                        }
+                    }
+                    if children.iter().all(|(_, slot)| slot.is_none()) {
+                        bail!("every validator exited");
+                    }
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    stop_all(&mut children);
     Ok(())
+}
+
+fn stop_all(children: &mut [(String, Option<Child>)]) {
+    for (_, child) in children.iter().filter_map(|(n, c)| c.as_ref().map(|c| (n, c))) {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: kill(2) with a pid we spawned and have not reaped; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (name, slot) in children.iter_mut() {
+        let Some(child) = slot else { continue };
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                _ => {
+                    eprintln!("{name} did not stop within 10 s; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+    println!("testnet stopped");
 }
 
 fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>, Genesis)> {

@@ -21,6 +21,9 @@
 //!
 //! The structure is deterministic (ordered maps, arrival sequence numbers) and does no I/O.
 
+mod admission;
 mod pool;
+
+pub use admission::{AdmissionError, PooledTx, SharedMempool};
 
 pub use pool::{InsertOutcome, Mempool, MempoolError, MempoolLimits, PoolTx, SenderState};

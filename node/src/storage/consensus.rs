@@ -26,6 +26,9 @@ const HIGH_TC: &[u8] = b"high_tc";
 const ROOT: &[u8] = b"root";
 const ROOT_QC: &[u8] = b"root_qc";
 
+/// A key and value as RocksDB returns them.
+type RawEntry = (Box<[u8]>, Box<[u8]>);
+
 /// A committed block as stored, with the commit proof when it was the last block of a commit.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct CommittedRecord {
@@ -124,7 +127,7 @@ impl ConsensusStore {
         Ok(self.database.db().write_opt(batch, &synced())?)
     }
 
-    fn pending_entries(&self) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>, StorageError> {
+    fn pending_entries(&self) -> Result<Vec<RawEntry>, StorageError> {
         let cf = self.database.column(columns::PENDING);
         let mut entries = Vec::new();
         for entry in self.database.db().iterator_cf(cf, IteratorMode::Start) {

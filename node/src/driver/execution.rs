@@ -1,0 +1,73 @@
+//! Executing committed blocks on the ledger, and replaying the ones a crash left unexecuted.
+//!
+//! A commit is stored (synced) before its blocks execute, and each block's ledger batch is
+//! synced too, so after a crash the ledger is at most a few blocks behind the committed chain,
+//! never ahead: on start the driver re-executes the stored committed blocks above the ledger's
+//! height. Execution is a pure function of (parent state, block), so the replay yields the roots
+//! the first run would have.
+
+use std::collections::BTreeSet;
+
+use keel_consensus::Block;
+use keel_crypto::Address;
+use keel_ledger::{BlockContext, Height, SignedTransaction, TxStatus};
+use tracing::info;
+
+use super::{Driver, DriverError, Outbox};
+
+impl<O: Outbox> Driver<O> {
+    /// Executes committed `block` (the ledger's next height) and commits its outcome.
+    pub(super) fn execute(&mut self, block: &Block) -> Result<(), DriverError> {
+        let context = BlockContext { height: Height(block.height.get()), proposer: block.proposer };
+        let outcome = {
+            let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
+            let expected = ledger.last_committed().height.0 + 1;
+            if block.height.get() != expected {
+                return Err(DriverError::Inconsistent(format!(
+                    "committed block at height {} but the ledger expects height {expected}",
+                    block.height.get()
+                )));
+            }
+            ledger.execute(&block.payload.transactions, &context)?
+        };
+        let applied = outcome.receipts.iter().filter(|r| r.status != TxStatus::Rejected).count() as u64;
+        let hashes: Vec<_> = outcome.receipts.iter().map(|r| r.tx_hash).collect();
+        {
+            let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
+            ledger.commit(outcome)?;
+        }
+        let senders: BTreeSet<Address> = block
+            .payload
+            .transactions
+            .iter()
+            .filter_map(|raw| SignedTransaction::decode(raw, usize::MAX).ok())
+            .map(|(tx, _)| tx.body.sender_address())
+            .collect();
+        self.mempool.on_committed(&hashes, &senders);
+        self.metrics.blocks_committed.inc();
+        self.metrics.transactions_committed.inc_by(applied);
+        Ok(())
+    }
+
+    /// Executes stored committed blocks the ledger has not seen (a crash between the two
+    /// writes, or a ledger store wiped by the operator).
+    pub(super) fn replay_committed_blocks(&mut self) -> Result<(), DriverError> {
+        let committed = self.core.committed_height().get();
+        let ledger_height = self.ledger.read().unwrap_or_else(|p| p.into_inner()).last_committed().height.0;
+        if ledger_height > committed {
+            return Err(DriverError::Inconsistent(format!(
+                "the ledger is at height {ledger_height}, above the committed chain's {committed}"
+            )));
+        }
+        if ledger_height < committed {
+            info!(from = ledger_height + 1, to = committed, "re-executing committed blocks");
+        }
+        for height in ledger_height + 1..=committed {
+            let record = self.store.committed(keel_consensus::Height(height))?.ok_or_else(|| {
+                DriverError::Inconsistent(format!("committed block at height {height} is missing from storage"))
+            })?;
+            self.execute(&record.block)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The node's shared mempool: admission of raw transactions (decode, chain id, batched signature
+//! check, then the pool's nonce and balance rules against the committed state), selection for
+//! proposals, and removal on commit. RPC handlers and the P2P router admit; the consensus driver
+//! selects and commits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use keel_crypto::{Address, Hash};
+use keel_ledger::{check_block, ChainRules, KvStore, Ledger, Payload, ReasonCode, Transaction};
+use thiserror::Error;
+
+use super::pool::{InsertOutcome, Mempool, MempoolError, MempoolLimits, PoolTx, SenderState};
+
+/// A transaction in the pool: its hash, wire bytes and decoded body (signature verified).
+#[derive(Debug, Clone)]
+pub struct PooledTx {
+    hash: Hash,
+    bytes: Arc<Vec<u8>>,
+    body: Arc<Transaction>,
+}
+
+impl PooledTx {
+    /// The signed transaction's bytes, as they go into a block.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl PoolTx for PooledTx {
+    fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    fn sender(&self) -> Address {
+        self.body.sender_address()
+    }
+
+    fn nonce(&self) -> u64 {
+        self.body.nonce
+    }
+
+    fn fee(&self) -> u64 {
+        self.body.fee
+    }
+
+    fn cost(&self) -> Option<u64> {
+        match self.body.payload {
+            Payload::Transfer { amount, .. } => amount.checked_add(self.body.fee),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AdmissionError {
+    /// It fails a stateless check (malformed, oversized, wrong chain, bad signature).
+    #[error("transaction rejected: {0:?}")]
+    Invalid(ReasonCode),
+    /// The pool's rules refused it.
+    #[error(transparent)]
+    Pool(#[from] MempoolError),
+    /// The committed state could not be read.
+    #[error("state unavailable: {0}")]
+    State(String),
+}
+
+/// The mempool, shared between the RPC server, the P2P router and the consensus driver.
+pub struct SharedMempool<K: KvStore> {
+    pool: Mutex<Mempool<PooledTx>>,
+    rules: ChainRules,
+    ledger: Arc<RwLock<Ledger<K>>>,
+}
+
+impl<K: KvStore> SharedMempool<K> {
+    /// An empty pool admitting by `rules` against `ledger`'s committed state.
+    pub fn new(limits: MempoolLimits, rules: ChainRules, ledger: Arc<RwLock<Ledger<K>>>) -> Self {
+        SharedMempool { pool: Mutex::new(Mempool::new(limits)), rules, ledger }
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Mempool<PooledTx>> {
+        self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks and admits `raw` transactions; one result per entry, in order. Signatures are
+    /// verified in batches before the pool lock is taken.
+    pub fn admit(&self, raw: &[Vec<u8>]) -> Vec<(Hash, Result<InsertOutcome, AdmissionError>)> {
+        let checked = match check_block(raw, &self.rules, 1) {
+            Ok(checked) => checked,
+            // More than a block's worth: check them one by one.
+            Err(_) if raw.len() > 1 => return raw.chunks(1).flat_map(|one| self.admit(one)).collect(),
+            Err(_) => {
+                return vec![(keel_ledger::tx_hash(&raw[0]), Err(AdmissionError::Invalid(ReasonCode::Oversized)))]
+            }
+        };
+        let mut results = Vec::with_capacity(raw.len());
+        for (entry, bytes) in checked.txs().iter().zip(raw) {
+            let result = match &entry.verdict {
+                Err(code) => Err(AdmissionError::Invalid(*code)),
+                Ok(body) => self.insert(PooledTx {
+                    hash: entry.hash,
+                    bytes: Arc::new(bytes.clone()),
+                    body: Arc::new(body.clone()),
+                }),
+            };
+            results.push((entry.hash, result));
+        }
+        results
+    }
+
+    fn insert(&self, tx: PooledTx) -> Result<InsertOutcome, AdmissionError> {
+        let state = self.sender_state(&tx.sender())?;
+        Ok(self.pool().insert(tx, state)?)
+    }
+
+    /// The committed nonce and balance of `sender`.
+    pub fn sender_state(&self, sender: &Address) -> Result<SenderState, AdmissionError> {
+        let ledger = self.ledger.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let height = ledger.last_committed().height;
+        let account = ledger.account(sender, height).map_err(|e| AdmissionError::State(e.to_string()))?;
+        Ok(account.map_or(SenderState::default(), |a| SenderState { next_nonce: a.nonce, balance: a.balance }))
+    }
+
+    /// Transactions for a block, skipping those already in uncommitted blocks.
+    pub fn select(&self, txs_max: usize, bytes_max: usize, in_flight: &BTreeSet<Hash>) -> Vec<PooledTx> {
+        self.pool().select(txs_max, bytes_max, in_flight)
+    }
+
+    /// A block committed with these transaction hashes, sent by these senders.
+    pub fn on_committed(&self, committed: &[Hash], senders: &BTreeSet<Address>) {
+        let mut states = BTreeMap::new();
+        for sender in senders {
+            if let Ok(state) = self.sender_state(sender) {
+                states.insert(*sender, state);
+            }
+        }
+        self.pool().on_committed(committed, &states);
+    }
+
+    /// Whether `hash` is pending.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.pool().contains(hash)
+    }
+
+    /// Transactions and bytes pending.
+    pub fn size(&self) -> (usize, usize) {
+        let pool = self.pool();
+        (pool.len(), pool.bytes())
+    }
+
+    /// The chain's transaction rules.
+    pub fn rules(&self) -> &ChainRules {
+        &self.rules
+    }
+}

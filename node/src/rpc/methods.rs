@@ -1,0 +1,163 @@
+//! Keel's JSON-RPC methods (the `keel_*` namespace). Method names, parameter names and result
+//! fields are public API; application error codes are listed in [`app_code`].
+
+use std::sync::{Arc, RwLock};
+
+use keel_consensus::Height as ConsensusHeight;
+use keel_crypto::{Address, Hash, PublicKey};
+use keel_ledger::{Height, Ledger};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::jsonrpc::{code, parse_params, Handler, RpcError};
+use crate::driver::DriverInput;
+use crate::mempool::{AdmissionError, SharedMempool};
+use crate::p2p::P2p;
+use crate::status::StatusBoard;
+use crate::storage::{ConsensusStore, RocksKv};
+use crate::wire;
+
+/// Application error codes (the JSON-RPC range reserved for implementations).
+pub mod app_code {
+    /// The transaction fails a stateless check (`data.reason` names which).
+    pub const TRANSACTION_INVALID: i64 = -32010;
+    /// The mempool refused it (nonce, balance, replacement, full).
+    pub const TRANSACTION_REFUSED: i64 = -32011;
+    /// The requested height or block is not (or no longer) stored.
+    pub const NOT_FOUND: i64 = -32020;
+}
+
+/// Everything the methods read.
+pub struct RpcContext {
+    /// The chain id.
+    pub chain_id: String,
+    /// The genesis hash.
+    pub genesis_hash: Hash,
+    /// This node's key.
+    pub node_key: PublicKey,
+    /// The driver's latest snapshot.
+    pub status: Arc<StatusBoard>,
+    /// Committed blocks.
+    pub store: ConsensusStore,
+    /// The ledger.
+    pub ledger: Arc<RwLock<Ledger<RocksKv>>>,
+    /// The mempool.
+    pub mempool: Arc<SharedMempool<RocksKv>>,
+    /// The P2P transport, for gossip and peer counts.
+    pub p2p: P2p,
+    /// Wakes a leader waiting for transactions.
+    pub driver: std::sync::mpsc::SyncSender<DriverInput>,
+}
+
+fn internal(error: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::INTERNAL_ERROR, format!("internal error: {error}"))
+}
+
+impl RpcContext {
+    fn status(&self) -> Value {
+        let status = self.status.get();
+        json!({
+            "chain_id": self.chain_id,
+            "genesis_hash": self.genesis_hash.to_string(),
+            "node_key": self.node_key.to_string(),
+            "latest_height": status.committed_height,
+            "latest_block_hash": status.committed_block_id.to_string(),
+            "state_root": status.state_root.to_string(),
+            "round": status.round,
+            "leader": status.leader.map(|key| key.to_string()),
+            "high_qc_round": status.high_qc_round,
+            "high_tc_round": status.high_tc_round,
+            "evidence": status.evidence,
+            "peers": self.p2p.connected_peers().len(),
+            "ms_since_progress": self.status.ms_since_progress(),
+        })
+    }
+
+    fn send_transaction(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            transaction: String,
+        }
+        let params: Params = parse_params(params, &["transaction"])?;
+        let bytes = hex::decode(params.transaction.trim_start_matches("0x"))
+            .map_err(|e| RpcError::invalid_params(format!("transaction is not hex: {e}")))?;
+        let (hash, result) = self.mempool.admit(std::slice::from_ref(&bytes)).remove(0);
+        match result {
+            Ok(outcome) => {
+                if !matches!(outcome, crate::mempool::InsertOutcome::AlreadyPending) {
+                    self.p2p.broadcast(Arc::new(wire::encode_transactions(std::slice::from_ref(&bytes))));
+                    let _ = self.driver.try_send(DriverInput::TransactionsAdded);
+                }
+                Ok(json!({ "hash": hash.to_string(), "status": "pending" }))
+            }
+            Err(AdmissionError::Invalid(reason)) => Err(RpcError::with_data(
+                app_code::TRANSACTION_INVALID,
+                format!("transaction rejected: {reason:?}"),
+                json!({ "hash": hash.to_string(), "reason": format!("{reason:?}"), "code": reason as u16 }),
+            )),
+            Err(AdmissionError::Pool(error)) => Err(RpcError::with_data(
+                app_code::TRANSACTION_REFUSED,
+                error.to_string(),
+                json!({ "hash": hash.to_string() }),
+            )),
+            Err(AdmissionError::State(error)) => Err(internal(error)),
+        }
+    }
+
+    fn block_header(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            height: u64,
+        }
+        let params: Params = parse_params(params, &["height"])?;
+        let not_found =
+            || RpcError::new(app_code::NOT_FOUND, format!("no committed block at height {}", params.height));
+        let record = self.store.committed(ConsensusHeight(params.height)).map_err(internal)?.ok_or_else(not_found)?;
+        let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
+        let executed = ledger.height_record(Height(params.height)).map_err(internal)?.ok_or_else(not_found)?;
+        let block = record.block;
+        Ok(json!({
+            "height": block.height.get(),
+            "hash": block.id().0.to_string(),
+            "parent": block.parent.0.to_string(),
+            "round": block.round.get(),
+            "proposer": block.proposer.to_string(),
+            "transactions": block.payload.transactions.len(),
+            "state_root": executed.state_root.to_string(),
+            "qc_round": block.qc.round.get(),
+        }))
+    }
+
+    fn account(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            address: String,
+        }
+        let params: Params = parse_params(params, &["address"])?;
+        let address: Address = params.address.parse().map_err(|e| RpcError::invalid_params(format!("address: {e}")))?;
+        let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
+        let height = ledger.last_committed().height;
+        let account = ledger.account(&address, height).map_err(internal)?.unwrap_or_default();
+        Ok(
+            json!({ "address": address.to_string(), "height": height.0, "balance": account.balance, "nonce": account.nonce }),
+        )
+    }
+}
+
+impl Handler for RpcContext {
+    async fn call(&self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
+        match method {
+            "keel_status" => {
+                parse_params::<serde_json::Map<String, Value>>(params, &[])?;
+                Ok(self.status())
+            }
+            "keel_sendTransaction" => self.send_transaction(params),
+            "keel_getBlockHeader" => self.block_header(params),
+            "keel_getAccount" => self.account(params),
+            other => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))),
+        }
+    }
+}

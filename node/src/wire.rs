@@ -1,0 +1,108 @@
+//! What travels in a P2P frame: a one-byte kind, then the kind's bytes.
+//!
+//! | tag | kind | body |
+//! |---|---|---|
+//! | 0 | consensus | `keel_consensus::Message` (borsh), decoded with the consensus byte limit |
+//! | 1 | transactions | borsh `Vec<Vec<u8>>` of signed transactions, gossiped from a mempool |
+//!
+//! Anything else is malformed: the frame is dropped and counted, the connection stays (the
+//! transport already closed links on oversized frames).
+
+use keel_consensus::{DecodeError, Message};
+use thiserror::Error;
+
+const TAG_CONSENSUS: u8 = 0;
+const TAG_TRANSACTIONS: u8 = 1;
+
+/// A decoded frame.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum WireMessage {
+    /// A consensus message.
+    Consensus(Message),
+    /// Transactions for the mempool.
+    Transactions(Vec<Vec<u8>>),
+}
+
+/// Why a frame is not a [`WireMessage`].
+#[derive(Debug, Error)]
+pub enum WireError {
+    /// Empty frame.
+    #[error("empty frame")]
+    Empty,
+    /// The first byte names no kind.
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// The consensus message did not decode.
+    #[error("consensus message: {0}")]
+    Consensus(#[from] DecodeError),
+    /// The transaction list did not decode or breaks a limit.
+    #[error("transaction list: {0}")]
+    Transactions(String),
+}
+
+/// Encodes a consensus message as a frame.
+pub fn encode_consensus(message: &Message) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(256);
+    frame.push(TAG_CONSENSUS);
+    borsh::to_writer(&mut frame, message).expect("borsh into a Vec cannot fail");
+    frame
+}
+
+/// Encodes gossiped transactions as a frame.
+pub fn encode_transactions(transactions: &[Vec<u8>]) -> Vec<u8> {
+    let mut frame = vec![TAG_TRANSACTIONS];
+    borsh::to_writer(&mut frame, transactions).expect("borsh into a Vec cannot fail");
+    frame
+}
+
+/// Decodes a frame: consensus messages up to `message_bytes_max`, at most `txs_max`
+/// transactions.
+pub fn decode(frame: &[u8], message_bytes_max: u64, txs_max: usize) -> Result<WireMessage, WireError> {
+    let (&tag, body) = frame.split_first().ok_or(WireError::Empty)?;
+    match tag {
+        TAG_CONSENSUS => Ok(WireMessage::Consensus(Message::decode(body, message_bytes_max)?)),
+        TAG_TRANSACTIONS => {
+            // borsh reads the u32 count first; check it before allocating anything for it.
+            let count = body.get(..4).map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")) as usize);
+            match count {
+                Some(count) if count <= txs_max => {}
+                Some(count) => return Err(WireError::Transactions(format!("{count} transactions, at most {txs_max}"))),
+                None => return Err(WireError::Transactions("truncated".to_owned())),
+            }
+            let transactions: Vec<Vec<u8>> =
+                borsh::from_slice(body).map_err(|e| WireError::Transactions(e.to_string()))?;
+            Ok(WireMessage::Transactions(transactions))
+        }
+        other => Err(WireError::UnknownKind(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_consensus::BlockRequest;
+
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_bad_ones_are_refused() {
+        let message =
+            Message::BlockRequest(BlockRequest { id: keel_consensus::BlockId(keel_crypto::Hash::ZERO), count: 3 });
+        match decode(&encode_consensus(&message), 1 << 20, 10).unwrap() {
+            WireMessage::Consensus(decoded) => assert_eq!(decoded, message),
+            other => panic!("{other:?}"),
+        }
+        let txs = vec![vec![1, 2, 3], vec![]];
+        match decode(&encode_transactions(&txs), 1 << 20, 10).unwrap() {
+            WireMessage::Transactions(decoded) => assert_eq!(decoded, txs),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode(&[], 1 << 20, 10), Err(WireError::Empty)));
+        assert!(matches!(decode(&[9, 1], 1 << 20, 10), Err(WireError::UnknownKind(9))));
+        assert!(matches!(decode(&encode_transactions(&txs), 1 << 20, 1), Err(WireError::Transactions(_))));
+        assert!(matches!(decode(&[1, 0xff, 0xff, 0xff, 0x7f], 1 << 20, usize::MAX), Err(WireError::Transactions(_))));
+        let mut truncated = encode_consensus(&message);
+        truncated.pop();
+        assert!(matches!(decode(&truncated, 1 << 20, 10), Err(WireError::Consensus(_))));
+    }
+}

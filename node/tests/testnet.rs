@@ -1,0 +1,133 @@
+//! Multi-process tests: real `keel start` processes on loopback (see `common`). Each is bounded
+//! by explicit deadlines well inside the test runner's limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{rpc_call, Testnet};
+use keel_crypto::{Address, Keypair};
+use keel_ledger::{Payload, Transaction};
+use rand_core::OsRng;
+use serde_json::json;
+
+const PROGRESS: Duration = Duration::from_secs(40);
+
+fn transfer(from: &Keypair, nonce: u64, to: &Address, amount: u64) -> String {
+    let tx = Transaction {
+        chain_id: "keel-testnet".to_owned(),
+        sender: from.public(),
+        nonce,
+        fee: 10,
+        payload: Payload::Transfer { to: *to, amount },
+    };
+    hex::encode(tx.sign(from).to_bytes())
+}
+
+#[test]
+fn four_validators_commit_transfers_and_agree_on_every_state_root() {
+    let alice = Keypair::generate(&mut OsRng);
+    let bob = Address::from_public_key(&Keypair::generate(&mut OsRng).public());
+    let alice_address = Address::from_public_key(&alice.public());
+    let mut net = Testnet::create("four_validators_commit", 4, &[(alice_address.to_string(), 1_000_000)]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 3, PROGRESS);
+
+    for nonce in 0..3 {
+        let answer = rpc_call(net.rpc(1), "keel_sendTransaction", json!([transfer(&alice, nonce, &bob, 100)])).unwrap();
+        assert_eq!(answer["result"]["status"], "pending", "{answer}");
+    }
+    // Every node sees the transfers take effect.
+    for node in 0..4 {
+        common::wait_until("bob's balance on every node", PROGRESS, || {
+            let account = rpc_call(net.rpc(node), "keel_getAccount", json!([bob.to_string()])).unwrap();
+            account["result"]["balance"] == 300
+        });
+    }
+    let account = rpc_call(net.rpc(3), "keel_getAccount", json!([alice_address.to_string()])).unwrap();
+    assert_eq!(account["result"]["balance"], 1_000_000 - 300 - 30, "{account}");
+    assert_eq!(account["result"]["nonce"], 3);
+
+    let height = (0..4).filter_map(|n| net.height(n)).min().unwrap();
+    net.assert_agreement(&[0, 1, 2, 3], height);
+    for node in 0..4 {
+        let status = net.status(node).unwrap();
+        assert_eq!(status["peers"], 3, "node{node}: {status}");
+        assert_eq!(status["evidence"], 0, "node{node}: {status}");
+    }
+}
+
+#[test]
+fn a_validator_killed_with_sigkill_restarts_catches_up_and_agrees() {
+    let mut net = Testnet::create("killed_validator_restarts", 4, &[]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 5, PROGRESS);
+
+    net.kill(3);
+    let before = net.height(0).unwrap();
+    net.wait_for_height(&[0, 1, 2], before + 10, PROGRESS);
+
+    net.start(3);
+    let target = net.height(0).unwrap() + 3;
+    net.wait_for_height(&[0, 1, 2, 3], target, PROGRESS);
+    net.assert_agreement(&[0, 1, 2, 3], target);
+    for node in 0..4 {
+        assert_eq!(net.status(node).unwrap()["evidence"], 0, "node{node} saw an equivocation");
+    }
+}
+
+#[test]
+fn killing_the_leader_again_and_again_does_not_stop_progress_or_cause_double_signing() {
+    let mut net = Testnet::create("killing_the_leader", 4, &[]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 3, PROGRESS);
+    let keys: Vec<String> = (0..4).map(|n| net.status(n).unwrap()["node_key"].as_str().unwrap().to_owned()).collect();
+
+    for _ in 0..4 {
+        let status = net.status(net.running()[0]).unwrap();
+        let leader_key = status["leader"].as_str().unwrap().to_owned();
+        let leader = keys.iter().position(|k| *k == leader_key).unwrap();
+        net.kill(leader);
+        let others: Vec<usize> = net.running();
+        let before = others.iter().filter_map(|n| net.height(*n)).max().unwrap();
+        net.wait_for_height(&others, before + 2, PROGRESS);
+        net.start(leader);
+        net.wait_for_height(&[leader], before + 2, PROGRESS);
+    }
+    let height = (0..4).filter_map(|n| net.height(n)).min().unwrap();
+    net.assert_agreement(&[0, 1, 2, 3], height);
+    for node in 0..4 {
+        assert_eq!(net.status(node).unwrap()["evidence"], 0, "node{node} saw an equivocation");
+    }
+}
+
+#[test]
+fn a_second_start_on_the_same_home_is_refused_and_leaves_the_first_running() {
+    let mut net = Testnet::create("second_start_refused", 1, &[]);
+    net.start(0);
+    net.wait_for_height(&[0], 2, PROGRESS);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["start", "--home"])
+        .arg(net.home(0))
+        .args(["--p2p-address", "127.0.0.1:0", "--rpc-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another keel process"), "{stderr}");
+    let before = net.height(0).unwrap();
+    net.wait_for_height(&[0], before + 2, PROGRESS);
+}
+
+#[test]
+fn health_and_metrics_endpoints_answer() {
+    let mut net = Testnet::create("health_and_metrics", 1, &[]);
+    net.start(0);
+    net.wait_for_height(&[0], 2, PROGRESS);
+    let (code, body) = common::http(net.rpc(0), "GET", "/health", "").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = common::http(net.rpc(0), "GET", "/metrics", "").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("keel_committed_height "), "{body}");
+    assert!(body.contains("keel_blocks_committed_total "), "{body}");
+}
