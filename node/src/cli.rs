@@ -110,6 +110,10 @@ pub struct TestnetArgs {
     /// Fund an account in the genesis: ADDRESS=BALANCE (repeatable).
     #[arg(long = "account", value_name = "ADDRESS=BALANCE")]
     pub accounts: Vec<String>,
+    /// Base round timeout of the new genesis, in milliseconds (a local network can run far
+    /// below the default; empty-block delays are set to a quarter of it when that is shorter).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub round_timeout_ms: u64,
     /// Only create (or check) the homes; do not start the validators.
     #[arg(long)]
     pub create_only: bool,

@@ -17,13 +17,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use keel_consensus::{Config, Core, Ed25519Scheme, RecoveryData, Validator, ValidatorSet, VotingPower};
+use keel_consensus::{Config, Core, Ed25519Scheme, RecoveryData, Validator, ValidatorSet, Verifier, VotingPower};
 use keel_genesis::Genesis;
 use keel_ledger::{ChainRules, Ledger, LedgerConfig};
 use tokio::sync::mpsc::Receiver;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, NodeConfig};
+use crate::driver::catchup::{Rebuild, SyncRequest, RECORDS_PER_REQUEST, RESPONSE_BYTES_MAX};
 use crate::driver::{Driver, DriverConfig, DriverInput};
 use crate::home::NodeHome;
 use crate::mempool::{MempoolLimits, SharedMempool};
@@ -102,7 +103,27 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
         last_voted_round = recovery.safety.last_voted_round.get(),
         "starting"
     );
-    let core = Core::new(consensus.clone(), validators, Box::new(Ed25519Scheme::new(keypair.clone())), recovery);
+    let genesis_recovery = RecoveryData::genesis(&consensus.chain_id, &validators);
+    let rebuild = {
+        let (config, set, key) = (consensus.clone(), validators.clone(), keypair.clone());
+        let (verifier_set, verifier_key) = (validators.clone(), keypair.clone());
+        let (chain_id, genesis_qc) = (consensus.chain_id, genesis_recovery.root_qc.clone());
+        Rebuild {
+            genesis: genesis_recovery,
+            core: Box::new(move |recovery| {
+                Core::new(config.clone(), set.clone(), Box::new(Ed25519Scheme::new(key.clone())), recovery)
+            }),
+            verifier: Box::new(move || {
+                Verifier::new(
+                    chain_id,
+                    verifier_set.clone(),
+                    Box::new(Ed25519Scheme::new(verifier_key.clone())),
+                    genesis_qc.clone(),
+                )
+            }),
+        }
+    };
+    let core = (rebuild.core)(recovery);
 
     let metrics = Arc::new(NodeMetrics::new());
     let status = Arc::new(StatusBoard::new(initial_status(&ledger)));
@@ -154,6 +175,7 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
             empty_block_delay: Duration::from_millis(config.consensus.empty_block_delay_ms),
             blocks_per_response_max: consensus.blocks_per_response_max,
         },
+        rebuild,
     );
     driver.log_start();
     let driver_thread = std::thread::Builder::new()
@@ -163,6 +185,8 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
 
     let router = Router {
         driver: driver_tx.clone(),
+        store: store.clone(),
+        p2p: p2p.clone(),
         mempool: mempool.clone(),
         metrics: metrics.clone(),
         message_bytes_max: consensus.message_bytes_max,
@@ -262,6 +286,8 @@ async fn peer_gauge(p2p: P2p, metrics: Arc<NodeMetrics>) {
 /// transactions into the mempool (signatures checked here, off the consensus thread).
 struct Router {
     driver: SyncSender<DriverInput>,
+    store: ConsensusStore,
+    p2p: P2p,
     mempool: Arc<SharedMempool<RocksKv>>,
     metrics: Arc<NodeMetrics>,
     message_bytes_max: u64,
@@ -283,11 +309,35 @@ impl Router {
                         let _ = self.driver.try_send(DriverInput::TransactionsAdded);
                     }
                 }
+                Ok(WireMessage::SyncRequest(request)) => self.serve_records(&from, &request),
+                Ok(WireMessage::SyncResponse(response)) => {
+                    if self.driver.send(DriverInput::Records { from, response }).is_err() {
+                        return;
+                    }
+                }
                 Err(problem) => {
                     warn!(peer = %from, %problem, "dropping a malformed frame");
                     self.metrics.messages_dropped.get_or_create(&DropLabels { reason: DropReason::Malformed }).inc();
                 }
             }
         }
+    }
+
+    /// Answers a catch-up request from storage (off the consensus thread): consecutive
+    /// committed records, cut after the last one with commit evidence.
+    fn serve_records(&self, from: &keel_crypto::PublicKey, request: &SyncRequest) {
+        let count = request.count.min(RECORDS_PER_REQUEST) as usize;
+        let from_height = keel_consensus::Height(request.from_height);
+        let mut records = match self.store.committed_range(from_height, count, RESPONSE_BYTES_MAX) {
+            Ok(records) => records,
+            Err(problem) => {
+                warn!(%problem, "cannot read committed blocks for a peer");
+                return;
+            }
+        };
+        let Some(last) = records.iter().rposition(|r| r.commit.is_some()) else { return };
+        records.truncate(last + 1);
+        let frame = wire::encode_sync_response(&wire::SyncResponse { records });
+        self.p2p.send(from, Arc::new(frame));
     }
 }

@@ -4,15 +4,21 @@
 //! |---|---|---|
 //! | 0 | consensus | `keel_consensus::Message` (borsh), decoded with the consensus byte limit |
 //! | 1 | transactions | borsh `Vec<Vec<u8>>` of signed transactions, gossiped from a mempool |
+//! | 2 | sync request | borsh [`SyncRequest`]: committed blocks wanted by a node catching up |
+//! | 3 | sync response | borsh [`SyncResponse`]: committed blocks, the last with commit evidence |
 //!
 //! Anything else is malformed: the frame is dropped and counted, the connection stays (the
 //! transport already closed links on oversized frames).
 
 use keel_consensus::{DecodeError, Message};
+
+pub use crate::driver::catchup::{SyncRequest, SyncResponse};
 use thiserror::Error;
 
 const TAG_CONSENSUS: u8 = 0;
 const TAG_TRANSACTIONS: u8 = 1;
+const TAG_SYNC_REQUEST: u8 = 2;
+const TAG_SYNC_RESPONSE: u8 = 3;
 
 /// A decoded frame.
 #[derive(Debug)]
@@ -22,6 +28,10 @@ pub enum WireMessage {
     Consensus(Message),
     /// Transactions for the mempool.
     Transactions(Vec<Vec<u8>>),
+    /// A peer catching up asks for committed blocks.
+    SyncRequest(SyncRequest),
+    /// Committed blocks for us to catch up.
+    SyncResponse(SyncResponse),
 }
 
 /// Why a frame is not a [`WireMessage`].
@@ -39,6 +49,9 @@ pub enum WireError {
     /// The transaction list did not decode or breaks a limit.
     #[error("transaction list: {0}")]
     Transactions(String),
+    /// A sync message did not decode.
+    #[error("sync message: {0}")]
+    Sync(String),
 }
 
 /// Encodes a consensus message as a frame.
@@ -53,6 +66,20 @@ pub fn encode_consensus(message: &Message) -> Vec<u8> {
 pub fn encode_transactions(transactions: &[Vec<u8>]) -> Vec<u8> {
     let mut frame = vec![TAG_TRANSACTIONS];
     borsh::to_writer(&mut frame, transactions).expect("borsh into a Vec cannot fail");
+    frame
+}
+
+/// Encodes a catch-up request.
+pub fn encode_sync_request(request: &SyncRequest) -> Vec<u8> {
+    let mut frame = vec![TAG_SYNC_REQUEST];
+    borsh::to_writer(&mut frame, request).expect("borsh into a Vec cannot fail");
+    frame
+}
+
+/// Encodes a catch-up response.
+pub fn encode_sync_response(response: &SyncResponse) -> Vec<u8> {
+    let mut frame = vec![TAG_SYNC_RESPONSE];
+    borsh::to_writer(&mut frame, response).expect("borsh into a Vec cannot fail");
     frame
 }
 
@@ -73,6 +100,12 @@ pub fn decode(frame: &[u8], message_bytes_max: u64, txs_max: usize) -> Result<Wi
             let transactions: Vec<Vec<u8>> =
                 borsh::from_slice(body).map_err(|e| WireError::Transactions(e.to_string()))?;
             Ok(WireMessage::Transactions(transactions))
+        }
+        TAG_SYNC_REQUEST => {
+            borsh::from_slice(body).map(WireMessage::SyncRequest).map_err(|e| WireError::Sync(e.to_string()))
+        }
+        TAG_SYNC_RESPONSE => {
+            borsh::from_slice(body).map(WireMessage::SyncResponse).map_err(|e| WireError::Sync(e.to_string()))
         }
         other => Err(WireError::UnknownKind(other)),
     }

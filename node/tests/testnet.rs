@@ -77,6 +77,27 @@ fn a_validator_killed_with_sigkill_restarts_catches_up_and_agrees() {
 }
 
 #[test]
+fn a_validator_down_for_many_blocks_catches_up_by_committed_blocks() {
+    // Short rounds and no pause between empty blocks, so that the chain runs far ahead quickly
+    // even while every fourth leader is down.
+    let mut net = Testnet::create_with("down_for_many_blocks", 4, &[], &["--round-timeout-ms", "100"]);
+    net.set_config("empty_block_delay_ms", "0");
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 3, PROGRESS);
+    net.kill(2);
+    let before = net.height(0).unwrap();
+    net.wait_for_height(&[0, 1, 3], before + 80, Duration::from_secs(90));
+
+    net.start(2);
+    let target = net.height(0).unwrap() + 3;
+    net.wait_for_height(&[0, 1, 2, 3], target, PROGRESS);
+    let log = common::read_log(&net.home(2));
+    assert!(log.contains("catching up by committed blocks"), "node2 did not use catch-up");
+    assert!(log.contains("caught up to"), "node2 did not apply committed blocks");
+    net.assert_agreement(&[0, 1, 2, 3], target);
+}
+
+#[test]
 fn killing_the_leader_again_and_again_does_not_stop_progress_or_cause_double_signing() {
     let mut net = Testnet::create("killing_the_leader", 4, &[]);
     net.start_all();

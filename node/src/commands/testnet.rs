@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use keel_crypto::Keypair;
-use keel_genesis::{Genesis, GenesisBuilder};
+use keel_genesis::{ConsensusParams, Genesis, GenesisBuilder};
 use rand_core::OsRng;
 
 use crate::cli::TestnetArgs;
@@ -149,12 +149,14 @@ fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>,
     last_port(args.rpc_port_base, "rpc")?;
 
     let keypairs: Vec<Keypair> = (0..count).map(|_| Keypair::generate(&mut OsRng)).collect();
-    let mut builder = GenesisBuilder::new(&args.chain_id, super::now_unix_ms()?);
+    let params = ConsensusParams { round_timeout_ms: args.round_timeout_ms, ..ConsensusParams::default() };
+    let mut builder = GenesisBuilder::new(&args.chain_id, super::now_unix_ms()?).consensus(params);
     let mut nodes = Vec::with_capacity(count);
     for (i, (home, keypair)) in homes.into_iter().zip(&keypairs).enumerate() {
         let offset = u16::try_from(i).expect("at most 256 validators");
         let mut config = NodeConfig::default();
         config.node.name = format!("node{i}");
+        config.consensus.empty_block_delay_ms = config.consensus.empty_block_delay_ms.min(args.round_timeout_ms / 4);
         config.p2p.listen_address = SocketAddr::new(args.host, args.p2p_port_base + offset);
         config.rpc.listen_address = SocketAddr::new(args.host, args.rpc_port_base + offset);
         builder = builder.validator(&config.node.name, &keypair.public(), config.p2p.listen_address.to_string(), 1);

@@ -20,6 +20,7 @@
 //! its own deadlines). A storage or ledger failure stops the driver with an error: the node
 //! exits rather than run on state it could not make durable.
 
+pub mod catchup;
 mod execution;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +56,13 @@ pub enum DriverInput {
     },
     /// The mempool admitted transactions: a leader waiting for work may propose now.
     TransactionsAdded,
+    /// Committed blocks a peer sent for us to catch up.
+    Records {
+        /// The peer.
+        from: PublicKey,
+        /// Its response.
+        response: catchup::SyncResponse,
+    },
     /// Stop after the current step.
     Shutdown,
 }
@@ -123,6 +131,8 @@ pub struct Driver<O: Outbox> {
     /// Transactions in uncommitted blocks, by block: skipped when proposing.
     in_flight: BTreeMap<BlockId, (Height, Vec<Hash>)>,
     evidence_seen: u64,
+    catch_up: catchup::CatchUp,
+    rebuild: catchup::Rebuild,
 }
 
 impl<O: Outbox> Driver<O> {
@@ -137,6 +147,7 @@ impl<O: Outbox> Driver<O> {
         status: Arc<StatusBoard>,
         metrics: Arc<NodeMetrics>,
         config: DriverConfig,
+        rebuild: catchup::Rebuild,
     ) -> Self {
         Driver {
             core,
@@ -152,6 +163,8 @@ impl<O: Outbox> Driver<O> {
             payload_wait: None,
             in_flight: BTreeMap::new(),
             evidence_seen: 0,
+            catch_up: catchup::CatchUp::default(),
+            rebuild,
         }
     }
 
@@ -174,6 +187,7 @@ impl<O: Outbox> Driver<O> {
             match input {
                 Some(DriverInput::Shutdown) => return Ok(()),
                 Some(DriverInput::Peer { from, message }) => self.on_message(from, message)?,
+                Some(DriverInput::Records { from, response }) => self.on_records(&from, response.records)?,
                 Some(DriverInput::TransactionsAdded) => {
                     if let Some(wait) = &mut self.payload_wait {
                         wait.due = Instant::now();
@@ -218,7 +232,12 @@ impl<O: Outbox> Driver<O> {
     fn on_message(&mut self, from: PublicKey, message: Message) -> Result<(), DriverError> {
         match message {
             Message::BlockRequest(request) => self.serve_blocks(&from, request),
-            message => self.step(Event::Message { from, message }),
+            message => {
+                if let Message::Proposal(proposal) = &message {
+                    self.maybe_catch_up(&from, proposal.block.height);
+                }
+                self.step(Event::Message { from, message })
+            }
         }
     }
 

@@ -29,13 +29,24 @@ const ROOT_QC: &[u8] = b"root_qc";
 /// A key and value as RocksDB returns them.
 type RawEntry = (Box<[u8]>, Box<[u8]>);
 
-/// A committed block as stored, with the commit proof when it was the last block of a commit.
+/// Everything a peer needs to check, without trusting us, that a block committed: its QC, the
+/// QC of its child from the next round, and that child (whose parent must be the block).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CommitEvidence {
+    /// The two QCs.
+    pub proof: CommitProof,
+    /// The certified child.
+    pub child: Block,
+}
+
+/// A committed block as stored, with the evidence of its commit when it was the last block of a
+/// commit (and this node held the child).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct CommittedRecord {
     /// The block.
     pub block: Block,
-    /// `Some` when this block ended a `Commit` action: the two QCs that committed it.
-    pub proof: Option<CommitProof>,
+    /// `Some` when this block ended a commit.
+    pub commit: Option<CommitEvidence>,
 }
 
 /// The consensus columns of the node database.
@@ -103,16 +114,32 @@ impl ConsensusStore {
     /// root, in one synced batch. Blocks must follow the stored root.
     pub fn save_commit(&self, blocks: &[Block], proof: &CommitProof) -> Result<(), StorageError> {
         let Some(last) = blocks.last() else { return Ok(()) };
+        let child = self.get(columns::PENDING, proof.child_qc.block_id.0.as_bytes())?;
+        let child: Option<Block> = child.map(|bytes| decode("pending block", &bytes)).transpose()?;
+        let commit =
+            child.filter(|c| c.parent == last.id()).map(|child| CommitEvidence { proof: proof.clone(), child });
+        let records: Vec<CommittedRecord> = blocks
+            .iter()
+            .map(|block| CommittedRecord {
+                block: block.clone(),
+                commit: if std::ptr::eq(block, last) { commit.clone() } else { None },
+            })
+            .collect();
+        self.save_committed(&records, &proof.block_qc)
+    }
+
+    /// Committed blocks learned from a peer (checked by the caller), the last becoming the root
+    /// certified by `root_qc`; one synced batch.
+    pub fn save_committed(&self, records: &[CommittedRecord], root_qc: &QuorumCert) -> Result<(), StorageError> {
+        let Some(last) = records.last().map(|r| &r.block) else { return Ok(()) };
         let mut batch = WriteBatch::default();
         let committed = self.database.column(columns::COMMITTED);
         let committed_ids = self.database.column(columns::COMMITTED_IDS);
         let pending = self.database.column(columns::PENDING);
-        for block in blocks {
-            let is_last = std::ptr::eq(block, last);
-            let record = CommittedRecord { block: block.clone(), proof: is_last.then(|| proof.clone()) };
-            let height = block.height.get().to_be_bytes();
-            batch.put_cf(committed, height, encode(&record));
-            batch.put_cf(committed_ids, block.id().0.as_bytes(), height);
+        for record in records {
+            let height = record.block.height.get().to_be_bytes();
+            batch.put_cf(committed, height, encode(record));
+            batch.put_cf(committed_ids, record.block.id().0.as_bytes(), height);
         }
         // Pending blocks at or below the new root are committed or on an abandoned fork.
         for (key, value) in self.pending_entries()? {
@@ -123,7 +150,7 @@ impl ConsensusStore {
         }
         let meta = self.database.column(columns::META);
         batch.put_cf(meta, ROOT, encode(last));
-        batch.put_cf(meta, ROOT_QC, encode(&proof.block_qc));
+        batch.put_cf(meta, ROOT_QC, encode(root_qc));
         Ok(self.database.db().write_opt(batch, &synced())?)
     }
 
@@ -160,6 +187,34 @@ impl ConsensusStore {
         self.get(columns::COMMITTED, &height.get().to_be_bytes())?
             .map(|bytes| decode("committed block", &bytes))
             .transpose()
+    }
+
+    /// Consecutive committed records from `from`, at most `count` of them and about `bytes_max`
+    /// bytes (at least one if any is stored).
+    pub fn committed_range(
+        &self,
+        from: Height,
+        count: usize,
+        bytes_max: usize,
+    ) -> Result<Vec<CommittedRecord>, StorageError> {
+        let cf = self.database.column(columns::COMMITTED);
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        let start = from.get().to_be_bytes();
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        for entry in self.database.db().iterator_cf(cf, mode) {
+            let (_, value) = entry?;
+            let record: CommittedRecord = decode("committed block", &value)?;
+            if record.block.height.get() != from.get() + records.len() as u64 {
+                break;
+            }
+            bytes += value.len();
+            records.push(record);
+            if records.len() >= count || bytes >= bytes_max {
+                break;
+            }
+        }
+        Ok(records)
     }
 
     /// The height of the committed block `id`, if it is committed.
@@ -230,6 +285,7 @@ mod tests {
             block_qc: QuorumCert::unsigned(b1.id(), b1.round, b1.height),
             child_qc: QuorumCert::unsigned(b2.id(), b2.round, b2.height),
         };
+        let evidence = CommitEvidence { proof: proof.clone(), child: b2.clone() };
         store.save_commit(std::slice::from_ref(&b1), &proof).unwrap();
         drop(store);
 
@@ -242,7 +298,7 @@ mod tests {
         pending.sort_by_key(|b| b.height);
         assert_eq!(pending, vec![b2.clone(), b3.clone()], "the committed block left the pending set");
         let record = store.committed(Height(1)).unwrap().unwrap();
-        assert_eq!((record.block, record.proof), (b1.clone(), Some(proof)));
+        assert_eq!((record.block, record.commit), (b1.clone(), Some(evidence)), "the commit keeps its child");
         assert_eq!(store.committed_height_of(&b1.id()).unwrap(), Some(Height(1)));
         assert_eq!(store.block(&b3.id()).unwrap(), Some(b3));
         assert_eq!(store.block(&genesis_qc(&genesis.root).block_id).unwrap(), None);

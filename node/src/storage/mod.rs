@@ -11,6 +11,6 @@ mod consensus;
 mod database;
 mod rocks_kv;
 
-pub use consensus::{CommittedRecord, ConsensusStore};
+pub use consensus::{CommitEvidence, CommittedRecord, ConsensusStore};
 pub use database::{Database, StorageError};
 pub use rocks_kv::RocksKv;

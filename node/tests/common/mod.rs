@@ -38,6 +38,11 @@ pub fn host_for(test_name: &str) -> IpAddr {
 impl Testnet {
     /// Creates the homes of `count` validators; `accounts` are funded at genesis.
     pub fn create(test_name: &str, count: usize, accounts: &[(String, u64)]) -> Testnet {
+        Self::create_with(test_name, count, accounts, &[])
+    }
+
+    /// As [`Testnet::create`], with extra `keel testnet` arguments.
+    pub fn create_with(test_name: &str, count: usize, accounts: &[(String, u64)], extra: &[&str]) -> Testnet {
         let dir = tempfile::tempdir().expect("temp dir");
         let host = host_for(test_name);
         let mut command = keel();
@@ -46,12 +51,33 @@ impl Testnet {
             .arg(dir.path())
             .args(["--host", &host.to_string()])
             .args(["--p2p-port-base", &P2P_PORT_BASE.to_string(), "--rpc-port-base", &RPC_PORT_BASE.to_string()]);
+        command.args(extra);
         for (address, balance) in accounts {
             command.args(["--account", &format!("{address}={balance}")]);
         }
         let output = command.output().expect("run keel testnet");
         assert!(output.status.success(), "keel testnet failed: {}", String::from_utf8_lossy(&output.stderr));
         Testnet { dir, host, nodes: (0..count).map(|_| None).collect() }
+    }
+
+    /// Rewrites one line of every node's config.toml (`key = value` under its section).
+    pub fn set_config(&self, key: &str, value: &str) {
+        for node in 0..self.nodes.len() {
+            let path = self.home(node).join("config.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let edited: Vec<String> =
+                text.lines()
+                    .map(|line| {
+                        if line.starts_with(&format!("{key} =")) {
+                            format!("{key} = {value}")
+                        } else {
+                            line.to_owned()
+                        }
+                    })
+                    .collect();
+            assert_ne!(text.lines().collect::<Vec<_>>(), edited, "{key} not in config.toml");
+            std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+        }
     }
 
     pub fn home(&self, node: usize) -> PathBuf {
