@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 pub enum DropReason {
     /// The bytes did not decode.
     Malformed,
-    /// A signature did not verify.
+    /// A signature or certificate did not verify (or the block was malformed).
     BadSignature,
     /// The sender is not a validator.
     UnknownSender,

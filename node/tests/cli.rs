@@ -186,12 +186,35 @@ fn a_corrupt_config_is_refused_naming_the_file_and_field() {
 }
 
 #[test]
+fn start_refuses_a_corrupt_config_or_genesis_with_one_line_and_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let home_path = dir.path().join("home");
+    let home_arg = home_path.to_str().unwrap();
+    assert!(keel(&["init", "--home", home_arg]).status.success());
+    let home = NodeHome::new(&home_path);
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
+
+    std::fs::write(home.config_path(), "[p2p]\nlisten_adress = 1").unwrap();
+    assert_one_line_error(&keel(&["start", "--home", home_arg]), 2, "unknown field");
+
+    std::fs::write(home.config_path(), config.replace("empty_block_delay_ms = 250", "empty_block_delay_ms = 900"))
+        .unwrap();
+    assert_one_line_error(&keel(&["start", "--home", home_arg]), 2, "consensus.empty_block_delay_ms");
+
+    std::fs::write(home.config_path(), &config).unwrap();
+    std::fs::write(home.genesis_path(), "{\"chain_id\": 5}").unwrap();
+    assert_one_line_error(&keel(&["start", "--home", home_arg]), 2, "genesis");
+    assert!(!home.data_dir().join("db").exists(), "nothing was written for a refused start");
+}
+
+#[test]
 fn every_command_has_help() {
     for args in [
         &["--help"][..],
         &["keygen", "--help"],
         &["init", "--help"],
         &["testnet", "--help"],
+        &["start", "--help"],
         &["genesis", "validate", "--help"],
     ] {
         let output = keel(args);

@@ -65,6 +65,8 @@ pub struct Core {
     payload_request: Option<PayloadRequest>,
     actions: Vec<Action>,
     now: Time,
+    /// Messages that failed verification (for the driver's metrics).
+    invalid_messages: u64,
 }
 
 impl Core {
@@ -108,10 +110,17 @@ impl Core {
             payload_request: None,
             actions: Vec::new(),
             now: Time::ZERO,
+            invalid_messages: 0,
             config,
         };
         core.restore(recovery.blocks, recovery.high_qc, recovery.high_tc);
         core
+    }
+
+    /// Messages dropped because they failed verification (a bad signature or certificate, a
+    /// malformed block), since this core was created.
+    pub fn invalid_messages(&self) -> u64 {
+        self.invalid_messages
     }
 
     /// The leader of `round`.

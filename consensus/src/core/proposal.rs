@@ -28,6 +28,7 @@ impl Core {
         }
         if let Err(error) = block.verify_shape(&self.config) {
             debug!(round = %round, %error, "proposal ignored: malformed block");
+            self.invalid_messages += 1;
             return;
         }
         let leader = self.leaders.leader(round);
@@ -38,6 +39,7 @@ impl Core {
         let id = block.id();
         if let Err(error) = self.verifier.verify_proposal(&proposal, &id) {
             debug!(round = %round, %error, "proposal ignored: does not verify");
+            self.invalid_messages += 1;
             return;
         }
         if !self.is_far_future(round) {

@@ -83,6 +83,7 @@ impl Core {
         }
         if let Err(error) = self.verifier.verify_timeout(&timeout) {
             debug!(round = %timeout.round, %from, %error, "timeout ignored: does not verify");
+            self.invalid_messages += 1;
             return;
         }
         let statement = Statement::Timeout { high_qc_round: timeout.high_qc.round, signature: timeout.signature };
@@ -122,6 +123,7 @@ impl Core {
         }
         if let Err(error) = self.verifier.verify_tc(&tc) {
             debug!(round = %tc.round, %from, %error, "timeout certificate ignored: does not verify");
+            self.invalid_messages += 1;
             return;
         }
         self.process_tc(tc, Some(from));

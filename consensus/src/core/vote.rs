@@ -21,6 +21,7 @@ impl Core {
         }
         if let Err(error) = self.verifier.verify_vote(&vote) {
             debug!(round = %vote.round, %from, %error, "vote ignored: does not verify");
+            self.invalid_messages += 1;
             return;
         }
         self.record_statement(vote.voter, vote.round, Statement::Vote(vote.clone()));

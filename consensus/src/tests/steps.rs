@@ -172,6 +172,7 @@ fn forged_and_misdirected_messages_change_nothing() {
         assert!(actions.is_empty(), "{actions:#?}");
     }
     assert_eq!(core.safety_state().last_voted_round, Round(0));
+    assert_eq!(core.invalid_messages(), 1, "the forged signature is counted; the wrong leader is only ignored");
     // A QC signed by only two of four is not a quorum.
     let chain = fx.chain(2);
     let weak = fx.block(fx.qc(&chain[0], &[0, 1]), Round(2), None);
@@ -179,6 +180,7 @@ fn forged_and_misdirected_messages_change_nothing() {
         core.handle(Time(2), Event::Message { from: fx.key(2), message: Message::Proposal(fx.proposal(weak)) });
     assert!(actions.is_empty(), "{actions:#?}");
     assert_eq!(core.round(), Round(1));
+    assert_eq!(core.invalid_messages(), 2);
 }
 
 #[test]

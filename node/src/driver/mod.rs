@@ -37,7 +37,7 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use crate::mempool::SharedMempool;
-use crate::metrics::NodeMetrics;
+use crate::metrics::{DropLabels, DropReason, NodeMetrics};
 use crate::status::{ChainStatus, StatusBoard};
 use crate::storage::{ConsensusStore, RocksKv, StorageError};
 use crate::wire;
@@ -289,7 +289,15 @@ impl<O: Outbox> Driver<O> {
 
     /// Feeds one event to the core and performs its actions in order.
     fn step(&mut self, event: Event) -> Result<(), DriverError> {
+        let invalid_before = self.core.invalid_messages();
         let actions = self.core.handle(self.now(), event);
+        let invalid = self.core.invalid_messages().saturating_sub(invalid_before);
+        if invalid > 0 {
+            self.metrics
+                .messages_dropped
+                .get_or_create(&DropLabels { reason: DropReason::BadSignature })
+                .inc_by(invalid);
+        }
         for action in actions {
             self.perform(action)?;
         }
