@@ -30,6 +30,9 @@ pub enum Command {
     Start(StartArgs),
     /// Create the homes of a local network of validators sharing one genesis, on loopback ports.
     Testnet(TestnetArgs),
+    /// Send signed transfers from benchmark accounts at a fixed rate and report throughput
+    /// and submit-to-commit latency.
+    Bench(BenchArgs),
     /// Genesis file tools.
     #[command(subcommand)]
     Genesis(GenesisCommand),
@@ -114,9 +117,36 @@ pub struct TestnetArgs {
     /// below the default; empty-block delays are set to a quarter of it when that is shorter).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub round_timeout_ms: u64,
+    /// Fund this many benchmark accounts (keys derived from the chain id; for `keel bench`
+    /// only, never on a network that matters).
+    #[arg(long, default_value_t = 0)]
+    pub bench_accounts: u32,
     /// Only create (or check) the homes; do not start the validators.
     #[arg(long)]
     pub create_only: bool,
+}
+
+/// `keel bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// JSON-RPC endpoints, comma-separated; batches go to each in turn.
+    #[arg(long, default_value = "http://127.0.0.1:8545", value_delimiter = ',')]
+    pub rpc: Vec<String>,
+    /// Benchmark accounts to send from (funded by `keel testnet --bench-accounts`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..))]
+    pub accounts: u32,
+    /// Transactions per second.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: u64,
+    /// How long to send, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// How long to wait for outstanding commits afterwards.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain: std::time::Duration,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `keel genesis …`

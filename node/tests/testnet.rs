@@ -152,3 +152,28 @@ fn health_and_metrics_endpoints_answer() {
     assert!(body.contains("keel_committed_height "), "{body}");
     assert!(body.contains("keel_blocks_committed_total "), "{body}");
 }
+
+#[test]
+fn keel_bench_commits_transfers_from_the_genesis_bench_accounts_and_reports_latency() {
+    let mut net = Testnet::create_with("keel_bench", 4, &[], &["--bench-accounts", "20"]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 2, PROGRESS);
+    let rpcs: Vec<String> = (0..4).map(|n| format!("http://{}", net.rpc(n))).collect();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--accounts", "20", "--rate", "200", "--duration", "3s", "--drain", "20s", "--json"])
+        .args(["--rpc", &rpcs.join(",")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let submitted = report["submitted"].as_u64().unwrap();
+    assert!(submitted >= 500, "{report}");
+    assert_eq!(report["accepted"].as_u64().unwrap(), submitted, "{report}");
+    assert_eq!(report["committed"].as_u64().unwrap(), submitted, "every transfer commits: {report}");
+    assert!(report["latency_ms_p50"].as_u64().unwrap() > 0, "{report}");
+    // The transfers took effect: account 0 sent one transfer per 20 submitted.
+    let chain_id = net.status(0).unwrap()["chain_id"].as_str().unwrap().to_owned();
+    let sender = keel_node::bench::accounts::bench_address(&chain_id, 0);
+    let account = rpc_call(net.rpc(2), "keel_getAccount", json!([sender.to_string()])).unwrap();
+    assert_eq!(account["result"]["nonce"].as_u64().unwrap(), submitted.div_ceil(20), "{account}");
+}

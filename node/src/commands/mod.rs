@@ -1,6 +1,7 @@
 //! One module per `keel` command. Each returns `anyhow::Result`; `main` turns an error into one
 //! line on stderr and an exit code.
 
+mod bench;
 mod genesis;
 mod init;
 mod keygen;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Start(args) => start::run(&args, cli.log_format),
         Command::Testnet(args) => testnet::run(&args, cli.log_format),
         Command::Genesis(GenesisCommand::Validate { file }) => genesis::validate(&file),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

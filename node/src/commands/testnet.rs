@@ -17,6 +17,7 @@ use keel_crypto::Keypair;
 use keel_genesis::{ConsensusParams, Genesis, GenesisBuilder};
 use rand_core::OsRng;
 
+use crate::bench::accounts::{bench_address, BENCH_ACCOUNT_BALANCE};
 use crate::cli::TestnetArgs;
 use crate::config::{LogFormat, NodeConfig};
 use crate::home::NodeHome;
@@ -164,6 +165,9 @@ fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>,
     }
     for (address, balance) in super::parse_accounts(&args.accounts)? {
         builder = builder.account(&address, balance);
+    }
+    for index in 0..args.bench_accounts {
+        builder = builder.account(&bench_address(&args.chain_id, index), BENCH_ACCOUNT_BALANCE);
     }
     let genesis = builder.build()?;
     for (node, keypair) in nodes.iter().zip(&keypairs) {

@@ -130,6 +130,27 @@ impl RpcContext {
         }))
     }
 
+    fn block(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            height: u64,
+            #[serde(default)]
+            full: bool,
+        }
+        let params: Params = parse_params(params, &["height", "full"])?;
+        let mut header = self.block_header(Some(json!({ "height": params.height })))?;
+        let record = self.store.committed(ConsensusHeight(params.height)).map_err(internal)?.ok_or_else(|| {
+            RpcError::new(app_code::NOT_FOUND, format!("no committed block at height {}", params.height))
+        })?;
+        let transactions = &record.block.payload.transactions;
+        header["transaction_hashes"] = transactions.iter().map(|tx| keel_ledger::tx_hash(tx).to_string()).collect();
+        if params.full {
+            header["transactions_hex"] = transactions.iter().map(hex::encode).collect();
+        }
+        Ok(header)
+    }
+
     fn account(&self, params: Option<Value>) -> Result<Value, RpcError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -157,6 +178,7 @@ impl Handler for RpcContext {
             "keel_sendTransaction" => self.send_transaction(params),
             "keel_getBlockHeader" => self.block_header(params),
             "keel_getAccount" => self.account(params),
+            "keel_getBlock" => self.block(params),
             other => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))),
         }
     }
