@@ -121,6 +121,10 @@ pub struct TestnetArgs {
     /// only, never on a network that matters).
     #[arg(long, default_value_t = 0)]
     pub bench_accounts: u32,
+    /// BENCHMARK ONLY: new homes admit opaque, unchecked transactions (`[mempool]
+    /// opaque_transactions`), to measure consensus alone with `keel bench --opaque-bytes`.
+    #[arg(long)]
+    pub opaque_transactions: bool,
     /// Only create (or check) the homes; do not start the validators.
     #[arg(long)]
     pub create_only: bool,
@@ -144,6 +148,10 @@ pub struct BenchArgs {
     /// How long to wait for outstanding commits afterwards.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain: std::time::Duration,
+    /// Send opaque transactions of this many bytes instead of signed transfers (for a network
+    /// started with `keel testnet --opaque-transactions`).
+    #[arg(long)]
+    pub opaque_bytes: Option<usize>,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,

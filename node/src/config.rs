@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub p2p: P2pSection,
     /// The consensus driver.
     pub consensus: ConsensusSection,
+    /// The mempool.
+    pub mempool: MempoolSection,
     /// The JSON-RPC server.
     pub rpc: RpcSection,
     /// Logging.
@@ -74,6 +76,16 @@ impl Default for ConsensusSection {
     fn default() -> Self {
         ConsensusSection { empty_block_delay_ms: 250 }
     }
+}
+
+/// `[mempool]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolSection {
+    /// BENCHMARK ONLY: admit transactions as opaque bytes without decoding or checking them, to
+    /// measure consensus alone (the ledger rejects them as malformed, so no state changes).
+    /// Never enable on a network that matters. Default false.
+    pub opaque_transactions: bool,
 }
 
 /// `[rpc]`
@@ -193,6 +205,11 @@ reconnect_backoff_ms_max = {backoff}
 # the genesis round timeout).
 empty_block_delay_ms = {empty_delay}
 
+[mempool]
+# BENCHMARK ONLY: admit transactions as opaque bytes, unchecked, to measure consensus alone
+# (they execute as malformed and change nothing). Never on a network that matters.
+opaque_transactions = {opaque}
+
 [rpc]
 # Address the JSON-RPC server binds (host:port). Keep it on loopback unless a proxy guards it.
 listen_address = "{rpc_listen}"
@@ -209,6 +226,7 @@ filter = {filter}
             frame_max = self.p2p.frame_bytes_max,
             backoff = self.p2p.reconnect_backoff_ms_max,
             empty_delay = self.consensus.empty_block_delay_ms,
+            opaque = self.mempool.opaque_transactions,
             rpc_listen = self.rpc.listen_address,
             format = match self.log.format {
                 LogFormat::Text => "text",

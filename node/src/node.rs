@@ -128,7 +128,12 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     let metrics = Arc::new(NodeMetrics::new());
     let status = Arc::new(StatusBoard::new(initial_status(&ledger)));
     let rules = ChainRules::from_genesis(&genesis);
-    let mempool = Arc::new(SharedMempool::new(MempoolLimits::default(), rules, ledger.clone()));
+    let mut mempool = SharedMempool::new(MempoolLimits::default(), rules, ledger.clone());
+    if config.mempool.opaque_transactions {
+        warn!("mempool.opaque_transactions is on: transactions are admitted unchecked (benchmark mode)");
+        mempool = mempool.with_opaque_transactions();
+    }
+    let mempool = Arc::new(mempool);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -177,3 +177,22 @@ fn keel_bench_commits_transfers_from_the_genesis_bench_accounts_and_reports_late
     let account = rpc_call(net.rpc(2), "keel_getAccount", json!([sender.to_string()])).unwrap();
     assert_eq!(account["result"]["nonce"].as_u64().unwrap(), submitted.div_ceil(20), "{account}");
 }
+
+#[test]
+fn consensus_only_bench_orders_opaque_transactions_without_changing_state() {
+    let mut net = Testnet::create_with("opaque_bench", 4, &[], &["--opaque-transactions"]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 2, PROGRESS);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--opaque-bytes", "512", "--rate", "300", "--duration", "2s", "--drain", "20s", "--json"])
+        .args(["--rpc", &format!("http://{}", net.rpc(0))])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let submitted = report["submitted"].as_u64().unwrap();
+    assert!(submitted >= 300, "{report}");
+    assert_eq!(report["committed"].as_u64().unwrap(), submitted, "{report}");
+    let height = (0..4).filter_map(|n| net.height(n)).min().unwrap();
+    net.assert_agreement(&[0, 1, 2, 3], height);
+}

@@ -45,6 +45,9 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// How long to wait for outstanding commits after sending stops.
     pub drain: Duration,
+    /// Send opaque transactions of this size instead of signed transfers (consensus-only
+    /// benchmark; the network must run with `[mempool] opaque_transactions`).
+    pub opaque_bytes: Option<usize>,
 }
 
 /// The result.
@@ -105,7 +108,10 @@ pub fn run(config: &LoadConfig, progress: Arc<Progress>) -> Result<LoadReport, C
     let status = watcher_rpc.call("keel_status", json!([]))?;
     let chain_id = status.get("chain_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let start_height = status_height(&status);
-    let mut accounts = load_accounts(&watcher_rpc, &chain_id, config.accounts)?;
+    let mut accounts = match config.opaque_bytes {
+        Some(_) => Vec::new(),
+        None => load_accounts(&watcher_rpc, &chain_id, config.accounts)?,
+    };
     let recipients: Vec<Address> = (0..config.accounts).map(|i| bench_address(&chain_id, i)).collect();
 
     let submitted_at: Arc<Mutex<BTreeMap<Hash, Instant>>> = Arc::default();
@@ -170,6 +176,12 @@ pub fn run(config: &LoadConfig, progress: Arc<Progress>) -> Result<LoadReport, C
             let mut encoded = Vec::with_capacity(count);
             let now = Instant::now();
             for _ in 0..count {
+                if let Some(size) = config.opaque_bytes {
+                    let bytes = opaque_transaction(generated + hashes.len() as u64, start_height, size);
+                    hashes.push(keel_ledger::tx_hash(&bytes));
+                    encoded.push(hex::encode(bytes));
+                    continue;
+                }
                 let to = recipients[(next_account + 1) % recipients.len()];
                 let account_count = accounts.len();
                 let account = &mut accounts[next_account];
@@ -233,6 +245,16 @@ pub fn run(config: &LoadConfig, progress: Arc<Progress>) -> Result<LoadReport, C
         latency_ms_p99: percentile(0.99),
         heights: (start_height, end_height),
     })
+}
+
+/// Opaque transaction number `index` of a run: distinct bytes (the index and the run's start
+/// height, then filler), so none is a duplicate of another run's.
+fn opaque_transaction(index: u64, run: u64, size: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(size.max(16));
+    bytes.extend_from_slice(&index.to_be_bytes());
+    bytes.extend_from_slice(&run.to_be_bytes());
+    bytes.resize(size.max(16), 0xA5);
+    bytes
 }
 
 /// Reads each account's next nonce from the chain.

@@ -14,8 +14,14 @@ use crate::cli::BenchArgs;
 
 pub(super) fn run(args: &BenchArgs) -> Result<()> {
     let rpcs = args.rpc.iter().map(|url| RpcClient::new(url)).collect::<Result<Vec<_>, _>>()?;
-    let config =
-        LoadConfig { rpcs, accounts: args.accounts, rate: args.rate, duration: args.duration, drain: args.drain };
+    let config = LoadConfig {
+        rpcs,
+        accounts: args.accounts,
+        rate: args.rate,
+        duration: args.duration,
+        drain: args.drain,
+        opaque_bytes: args.opaque_bytes,
+    };
     let progress = Arc::new(Progress::default());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let display = {

@@ -157,6 +157,7 @@ fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>,
         let offset = u16::try_from(i).expect("at most 256 validators");
         let mut config = NodeConfig::default();
         config.node.name = format!("node{i}");
+        config.mempool.opaque_transactions = args.opaque_transactions;
         config.consensus.empty_block_delay_ms = config.consensus.empty_block_delay_ms.min(args.round_timeout_ms / 4);
         config.p2p.listen_address = SocketAddr::new(args.host, args.p2p_port_base + offset);
         config.rpc.listen_address = SocketAddr::new(args.host, args.rpc_port_base + offset);

@@ -271,7 +271,7 @@ impl<O: Outbox> Driver<O> {
         let txs_max = config.block_txs_max as usize;
         let bytes_max = usize::try_from(config.block_payload_bytes_max).unwrap_or(usize::MAX);
         let selected = self.mempool.select(txs_max, bytes_max, &in_flight);
-        let transactions: Vec<Vec<u8>> = selected.iter().map(|tx| tx.bytes().to_vec()).collect();
+        let transactions: Vec<Vec<u8>> = selected.iter().map(|tx| tx.as_ref().clone()).collect();
         let state = {
             let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
             let record = ledger.last_committed();

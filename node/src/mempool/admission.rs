@@ -10,6 +10,7 @@ use keel_crypto::{Address, Hash};
 use keel_ledger::{check_block, ChainRules, KvStore, Ledger, Payload, ReasonCode, Transaction};
 use thiserror::Error;
 
+use super::opaque::OpaqueQueue;
 use super::pool::{InsertOutcome, Mempool, MempoolError, MempoolLimits, PoolTx, SenderState};
 
 /// A transaction in the pool: its hash, wire bytes and decoded body (signature verified).
@@ -74,12 +75,49 @@ pub struct SharedMempool<K: KvStore> {
     pool: Mutex<Mempool<PooledTx>>,
     rules: ChainRules,
     ledger: Arc<RwLock<Ledger<K>>>,
+    limits: MempoolLimits,
+    /// `Some` in the benchmark-only opaque mode (see [`super::opaque`]).
+    opaque: Option<Mutex<OpaqueQueue>>,
 }
 
 impl<K: KvStore> SharedMempool<K> {
     /// An empty pool admitting by `rules` against `ledger`'s committed state.
     pub fn new(limits: MempoolLimits, rules: ChainRules, ledger: Arc<RwLock<Ledger<K>>>) -> Self {
-        SharedMempool { pool: Mutex::new(Mempool::new(limits)), rules, ledger }
+        SharedMempool { pool: Mutex::new(Mempool::new(limits)), rules, ledger, limits, opaque: None }
+    }
+
+    /// Switches to the benchmark-only opaque mode: transactions are admitted as bytes, unchecked.
+    pub fn with_opaque_transactions(mut self) -> Self {
+        self.opaque = Some(Mutex::new(OpaqueQueue::default()));
+        self
+    }
+
+    fn opaque(&self) -> Option<MutexGuard<'_, OpaqueQueue>> {
+        self.opaque.as_ref().map(|queue| queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn admit_opaque(
+        &self,
+        queue: &mut OpaqueQueue,
+        raw: &[Vec<u8>],
+    ) -> Vec<(Hash, Result<InsertOutcome, AdmissionError>)> {
+        raw.iter()
+            .map(|bytes| {
+                let hash = keel_ledger::tx_hash(bytes);
+                let result = if bytes.len() > self.rules.transaction_bytes_max {
+                    Err(AdmissionError::Invalid(ReasonCode::Oversized))
+                } else if queue.contains(&hash) {
+                    Ok(InsertOutcome::AlreadyPending)
+                } else if queue.size().0 >= self.limits.txs_max || queue.size().1 + bytes.len() > self.limits.bytes_max
+                {
+                    Err(AdmissionError::Pool(MempoolError::Full { what: "opaque transactions" }))
+                } else {
+                    queue.insert(hash, bytes.clone());
+                    Ok(InsertOutcome::Added)
+                };
+                (hash, result)
+            })
+            .collect()
     }
 
     fn pool(&self) -> MutexGuard<'_, Mempool<PooledTx>> {
@@ -89,6 +127,9 @@ impl<K: KvStore> SharedMempool<K> {
     /// Checks and admits `raw` transactions; one result per entry, in order. Signatures are
     /// verified in batches before the pool lock is taken.
     pub fn admit(&self, raw: &[Vec<u8>]) -> Vec<(Hash, Result<InsertOutcome, AdmissionError>)> {
+        if let Some(mut queue) = self.opaque() {
+            return self.admit_opaque(&mut queue, raw);
+        }
         let checked = match check_block(raw, &self.rules, 1) {
             Ok(checked) => checked,
             // More than a block's worth: check them one by one.
@@ -125,13 +166,20 @@ impl<K: KvStore> SharedMempool<K> {
         Ok(account.map_or(SenderState::default(), |a| SenderState { next_nonce: a.nonce, balance: a.balance }))
     }
 
-    /// Transactions for a block, skipping those already in uncommitted blocks.
-    pub fn select(&self, txs_max: usize, bytes_max: usize, in_flight: &BTreeSet<Hash>) -> Vec<PooledTx> {
-        self.pool().select(txs_max, bytes_max, in_flight)
+    /// Transactions (their bytes) for a block, skipping those already in uncommitted blocks.
+    pub fn select(&self, txs_max: usize, bytes_max: usize, in_flight: &BTreeSet<Hash>) -> Vec<Arc<Vec<u8>>> {
+        if let Some(queue) = self.opaque() {
+            return queue.select(txs_max, bytes_max, in_flight);
+        }
+        self.pool().select(txs_max, bytes_max, in_flight).into_iter().map(|tx| tx.bytes).collect()
     }
 
     /// A block committed with these transaction hashes, sent by these senders.
     pub fn on_committed(&self, committed: &[Hash], senders: &BTreeSet<Address>) {
+        if let Some(mut queue) = self.opaque() {
+            queue.remove(committed);
+            return;
+        }
         let mut states = BTreeMap::new();
         for sender in senders {
             if let Ok(state) = self.sender_state(sender) {
@@ -143,11 +191,17 @@ impl<K: KvStore> SharedMempool<K> {
 
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &Hash) -> bool {
+        if let Some(queue) = self.opaque() {
+            return queue.contains(hash);
+        }
         self.pool().contains(hash)
     }
 
     /// Transactions and bytes pending.
     pub fn size(&self) -> (usize, usize) {
+        if let Some(queue) = self.opaque() {
+            return queue.size();
+        }
         let pool = self.pool();
         (pool.len(), pool.bytes())
     }

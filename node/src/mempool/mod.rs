@@ -22,6 +22,7 @@
 //! The structure is deterministic (ordered maps, arrival sequence numbers) and does no I/O.
 
 mod admission;
+mod opaque;
 mod pool;
 
 pub use admission::{AdmissionError, PooledTx, SharedMempool};
