@@ -18,7 +18,7 @@ use keel_genesis::Genesis;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
-use crate::check::{check_block, ChainRules};
+use crate::check::{check_block, ChainRules, CheckedBlock};
 use crate::commitment::{StateCommitment, StateWrites};
 use crate::error::LedgerError;
 use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
@@ -203,6 +203,14 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
     ) -> Result<BlockOutcome, LedgerError> {
         let checked = check_block(txs, &self.rules, self.config.signature_threads)?;
         execute_block(&self.view(), &checked, context)
+    }
+
+    /// Executes a block whose entries the caller already checked (decoded, chain id, signature —
+    /// for instance when its mempool verified them on admission), on the last committed state.
+    /// The caller is responsible for the block limits and for every verdict being what
+    /// [`check_block`] would give; the result is then identical to [`Ledger::execute`].
+    pub fn execute_checked(&self, checked: &CheckedBlock, context: &BlockContext) -> Result<BlockOutcome, LedgerError> {
+        execute_block(&self.view(), checked, context)
     }
 
     /// Stores `outcome` and everything derived from it in one batch (see the module docs).

@@ -37,6 +37,12 @@ use crate::wire::{self, WireMessage};
 
 /// Inputs queued for the driver before the router waits.
 const DRIVER_QUEUE_LEN: usize = 8192;
+/// Transactions waiting to be gossiped before new ones are not gossiped.
+const GOSSIP_QUEUE_LEN: usize = 65_536;
+/// Most transactions in one gossip frame.
+const GOSSIP_BATCH_MAX: usize = 256;
+/// Longest a transaction waits for others to share its gossip frame.
+const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// The consensus parameters every validator of `genesis` runs with.
 pub fn consensus_config(genesis: &Genesis) -> Config {
@@ -199,7 +205,10 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     };
     std::thread::Builder::new().name("keel-router".into()).spawn(move || router.run(inbound))?;
 
+    let (gossip, gossip_queue) = tokio::sync::mpsc::channel(GOSSIP_QUEUE_LEN);
+    runtime.spawn(gossip_batches(gossip_queue, p2p.clone()));
     let context = Arc::new(RpcContext {
+        gossip,
         chain_id: genesis.chain_id().to_owned(),
         genesis_hash: genesis.hash(),
         node_key: me,
@@ -276,6 +285,22 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",
+    }
+}
+
+/// Broadcasts admitted transactions in frames of up to [`GOSSIP_BATCH_MAX`], so that peers
+/// verify their signatures in batches.
+async fn gossip_batches(mut queue: tokio::sync::mpsc::Receiver<Vec<u8>>, p2p: P2p) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + GOSSIP_BATCH_WAIT;
+        while batch.len() < GOSSIP_BATCH_MAX {
+            match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(tx)) => batch.push(tx),
+                _ => break,
+            }
+        }
+        p2p.broadcast(Arc::new(wire::encode_transactions(&batch)));
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use keel_consensus::Block;
 use keel_crypto::Address;
-use keel_ledger::{BlockContext, Height, SignedTransaction, TxStatus};
+use keel_ledger::{BlockContext, Height, LedgerError, SignedTransaction, TxStatus};
 use tracing::info;
 
 use super::{Driver, DriverError, Outbox};
@@ -28,7 +28,9 @@ impl<O: Outbox> Driver<O> {
                     block.height.get()
                 )));
             }
-            ledger.execute(&block.payload.transactions, &context)?
+            // Transactions this node's mempool verified on admission are not verified again.
+            let checked = self.mempool.checked_block(&block.payload.transactions, 2).map_err(LedgerError::from)?;
+            ledger.execute_checked(&checked, &context)?
         };
         let applied = outcome.receipts.iter().filter(|r| r.status != TxStatus::Rejected).count() as u64;
         let hashes: Vec<_> = outcome.receipts.iter().map(|r| r.tx_hash).collect();

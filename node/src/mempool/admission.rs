@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use keel_crypto::{Address, Hash};
-use keel_ledger::{check_block, ChainRules, KvStore, Ledger, Payload, ReasonCode, Transaction};
+use keel_ledger::{
+    check_block, ChainRules, CheckedBlock, CheckedTx, KvStore, Ledger, Payload, ReasonCode, Transaction,
+};
 use thiserror::Error;
 
 use super::opaque::OpaqueQueue;
@@ -189,6 +191,30 @@ impl<K: KvStore> SharedMempool<K> {
         self.pool().on_committed(committed, &states);
     }
 
+    /// The stateless verdicts for a committed block's entries: taken from the pool for pending
+    /// transactions (checked on admission), computed with batched signature checks for the rest.
+    /// Gives exactly what `check_block` would.
+    pub fn checked_block(&self, raw: &[Vec<u8>], threads: usize) -> Result<CheckedBlock, keel_ledger::BlockError> {
+        let hashes: Vec<Hash> = raw.iter().map(|tx| keel_ledger::tx_hash(tx)).collect();
+        let known: Vec<Option<Transaction>> = if self.opaque.is_some() {
+            vec![None; raw.len()]
+        } else {
+            let pool = self.pool();
+            hashes.iter().map(|hash| pool.get(hash).map(|tx| tx.body.as_ref().clone())).collect()
+        };
+        let unknown: Vec<&Vec<u8>> = raw.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(tx, _)| tx).collect();
+        let mut checked_unknown = check_block(&unknown, &self.rules, threads)?.txs().to_vec().into_iter();
+        let txs = known
+            .into_iter()
+            .zip(hashes)
+            .map(|(body, hash)| match body {
+                Some(body) => CheckedTx { hash, verdict: Ok(body) },
+                None => checked_unknown.next().expect("one verdict per unknown entry"),
+            })
+            .collect();
+        Ok(CheckedBlock::from_trusted(txs))
+    }
+
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &Hash) -> bool {
         if let Some(queue) = self.opaque() {
@@ -209,5 +235,54 @@ impl<K: KvStore> SharedMempool<K> {
     /// The chain's transaction rules.
     pub fn rules(&self) -> &ChainRules {
         &self.rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_crypto::Keypair;
+    use keel_genesis::GenesisBuilder;
+    use keel_ledger::{LedgerConfig, MemKv};
+
+    use super::*;
+
+    #[test]
+    fn verdicts_for_a_committed_block_match_check_block_whether_pending_or_not() {
+        let alice = Keypair::from_secret_bytes(&[1; 32]);
+        let validator = Keypair::from_secret_bytes(&[2; 32]);
+        let genesis = GenesisBuilder::new("chain", 0)
+            .validator("v", &validator.public(), "127.0.0.1:1", 1)
+            .account(&Address::from_public_key(&alice.public()), 1_000_000)
+            .build()
+            .unwrap();
+        let ledger = Arc::new(RwLock::new(Ledger::open(MemKv::new(), &genesis, LedgerConfig::default()).unwrap()));
+        let rules = ChainRules::from_genesis(&genesis);
+        let mempool = SharedMempool::new(MempoolLimits::default(), rules.clone(), ledger);
+        let transfer = |nonce: u64, chain: &str| {
+            let to = Address::from_public_key(&validator.public());
+            Transaction {
+                chain_id: chain.into(),
+                sender: alice.public(),
+                nonce,
+                fee: 1,
+                payload: Payload::Transfer { to, amount: 5 },
+            }
+            .sign(&alice)
+            .to_bytes()
+        };
+        let pending = vec![transfer(0, "chain"), transfer(1, "chain")];
+        assert!(mempool.admit(&pending).iter().all(|(_, result)| result.is_ok()));
+        let mut bad_signature = transfer(2, "chain");
+        *bad_signature.last_mut().unwrap() ^= 1;
+        let block = vec![
+            pending[0].clone(),
+            transfer(3, "chain"),
+            bad_signature,
+            transfer(4, "other"),
+            vec![7],
+            pending[1].clone(),
+        ];
+        let expected = check_block(&block, &rules, 1).unwrap();
+        assert_eq!(mempool.checked_block(&block, 2).unwrap(), expected);
     }
 }

@@ -182,6 +182,12 @@ impl<T: PoolTx> Mempool<T> {
         self.by_hash.contains_key(hash)
     }
 
+    /// The pending transaction `hash`, if any.
+    pub fn get(&self, hash: &Hash) -> Option<&T> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        self.senders.get(sender)?.by_nonce.get(nonce).map(|pending| &pending.tx)
+    }
+
     /// Admits `tx`, given its sender's committed state (see the module docs).
     pub fn insert(&mut self, tx: T, state: SenderState) -> Result<InsertOutcome, MempoolError> {
         let hash = tx.hash();

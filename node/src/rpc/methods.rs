@@ -15,7 +15,6 @@ use crate::mempool::{AdmissionError, SharedMempool};
 use crate::p2p::P2p;
 use crate::status::StatusBoard;
 use crate::storage::{ConsensusStore, RocksKv};
-use crate::wire;
 
 /// Application error codes (the JSON-RPC range reserved for implementations).
 pub mod app_code {
@@ -45,6 +44,8 @@ pub struct RpcContext {
     pub mempool: Arc<SharedMempool<RocksKv>>,
     /// The P2P transport, for gossip and peer counts.
     pub p2p: P2p,
+    /// Admitted transactions to gossip (batched by [`crate::node`]'s gossip task).
+    pub gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
     /// Wakes a leader waiting for transactions.
     pub driver: std::sync::mpsc::SyncSender<DriverInput>,
 }
@@ -86,7 +87,9 @@ impl RpcContext {
         match result {
             Ok(outcome) => {
                 if !matches!(outcome, crate::mempool::InsertOutcome::AlreadyPending) {
-                    self.p2p.broadcast(Arc::new(wire::encode_transactions(std::slice::from_ref(&bytes))));
+                    // A full gossip queue drops the broadcast, not the transaction: it is in this
+                    // node's pool and reaches a block when this node leads.
+                    let _ = self.gossip.try_send(bytes);
                     let _ = self.driver.try_send(DriverInput::TransactionsAdded);
                 }
                 Ok(json!({ "hash": hash.to_string(), "status": "pending" }))
