@@ -3,9 +3,9 @@
 //! | action | written | durability |
 //! |---|---|---|
 //! | `PersistSafety` | `meta/"safety"` | synced before returning: the vote or timeout that follows depends on it |
-//! | `PersistBlock` | `pending/<id>` | not synced: losing it costs a refetch, never safety |
+//! | `PersistBlock` | `pending/<height ‖ id>` | not synced: losing it costs a refetch, never safety |
 //! | `PersistQuorumCert` / `PersistTimeoutCert` | `meta/"high_qc"` / `"high_tc"` | not synced, same reason |
-//! | `Commit` | `committed/<height>` and `committed_ids/<id>` per block, `meta/"root"`, `"root_qc"`; committed blocks leave `pending` | one synced batch |
+//! | `Commit` | `committed/<height>` and `committed_ids/<id>` per block, `meta/"root"`, `"root_qc"`; pending blocks at or below the root leave `pending` (one range delete: keys start with the height) | one synced batch |
 //!
 //! RocksDB writes its log in order, so a synced write also makes every earlier unsynced one
 //! durable: after a crash the store holds a prefix of what the driver wrote. The committed chain
@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_consensus::{Block, BlockId, CommitProof, Height, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
+use keel_crypto::Hash;
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 
 use super::database::{consensus_columns as columns, Database, StorageError};
@@ -25,6 +26,13 @@ const HIGH_QC: &[u8] = b"high_qc";
 const HIGH_TC: &[u8] = b"high_tc";
 const ROOT: &[u8] = b"root";
 const ROOT_QC: &[u8] = b"root_qc";
+
+/// `height (8, BE) ‖ id (32)`: pending blocks sort by height, so pruning is one range delete.
+fn pending_key(height: Height, id: &BlockId) -> Vec<u8> {
+    let mut key = height.get().to_be_bytes().to_vec();
+    key.extend_from_slice(id.0.as_bytes());
+    key
+}
 
 /// A key and value as RocksDB returns them.
 type RawEntry = (Box<[u8]>, Box<[u8]>);
@@ -97,7 +105,7 @@ impl ConsensusStore {
 
     /// `PersistBlock`.
     pub fn save_block(&self, block: &Block) -> Result<(), StorageError> {
-        self.put(columns::PENDING, block.id().0.as_bytes(), encode(block), false)
+        self.put(columns::PENDING, &pending_key(block.height, &block.id()), encode(block), false)
     }
 
     /// `PersistQuorumCert`.
@@ -114,7 +122,7 @@ impl ConsensusStore {
     /// root, in one synced batch. Blocks must follow the stored root.
     pub fn save_commit(&self, blocks: &[Block], proof: &CommitProof) -> Result<(), StorageError> {
         let Some(last) = blocks.last() else { return Ok(()) };
-        let child = self.get(columns::PENDING, proof.child_qc.block_id.0.as_bytes())?;
+        let child = self.get(columns::PENDING, &pending_key(proof.child_qc.height, &proof.child_qc.block_id))?;
         let child: Option<Block> = child.map(|bytes| decode("pending block", &bytes)).transpose()?;
         let commit =
             child.filter(|c| c.parent == last.id()).map(|child| CommitEvidence { proof: proof.clone(), child });
@@ -141,13 +149,11 @@ impl ConsensusStore {
             batch.put_cf(committed, height, encode(record));
             batch.put_cf(committed_ids, record.block.id().0.as_bytes(), height);
         }
-        // Pending blocks at or below the new root are committed or on an abandoned fork.
-        for (key, value) in self.pending_entries()? {
-            let block: Block = decode("pending block", &value)?;
-            if block.height <= last.height {
-                batch.delete_cf(pending, key);
-            }
-        }
+        // Pending blocks at or below the new root are committed or on an abandoned fork. One
+        // range tombstone: deleting them one by one would leave tombstones every later scan of
+        // this column must step over.
+        let above_root = last.height.next();
+        batch.delete_range_cf(pending, pending_key(Height(0), &BlockId(Hash::ZERO)), pending_key(above_root, &BlockId(Hash::ZERO)));
         let meta = self.database.column(columns::META);
         batch.put_cf(meta, ROOT, encode(last));
         batch.put_cf(meta, ROOT_QC, encode(root_qc));
@@ -233,7 +239,18 @@ impl ConsensusStore {
         if let Some(height) = self.committed_height_of(id)? {
             return Ok(self.committed(height)?.map(|record| record.block));
         }
-        self.get(columns::PENDING, id.0.as_bytes())?.map(|bytes| decode("pending block", &bytes)).transpose()
+        // Few blocks are pending (those above the root); find the one with this id by key alone.
+        let cf = self.database.column(columns::PENDING);
+        let mut iterator = self.database.db().raw_iterator_cf(cf);
+        iterator.seek_to_first();
+        while let Some(key) = iterator.key() {
+            if key.len() == 40 && key[8..] == id.0.as_bytes()[..] {
+                return iterator.value().map(|bytes| decode("pending block", bytes)).transpose();
+            }
+            iterator.next();
+        }
+        iterator.status()?;
+        Ok(None)
     }
 }
 
