@@ -99,7 +99,7 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     let ledger_config = LedgerConfig { signature_threads: 2, ..LedgerConfig::default() };
     let ledger = Ledger::open(RocksKv::new(database.clone()), &genesis, ledger_config).context("opening the ledger")?;
     let ledger = Arc::new(RwLock::new(ledger));
-    let store = ConsensusStore::new(database.clone());
+    let store = ConsensusStore::open(database.clone())?;
     let recovery = store.load_recovery(RecoveryData::genesis(&consensus.chain_id, &validators))?;
     info!(
         node = %config.node.name,

@@ -5,14 +5,17 @@
 //! | `PersistSafety` | `meta/"safety"` | synced before returning: the vote or timeout that follows depends on it |
 //! | `PersistBlock` | `pending/<height ‖ id>` | not synced: losing it costs a refetch, never safety |
 //! | `PersistQuorumCert` / `PersistTimeoutCert` | `meta/"high_qc"` / `"high_tc"` | not synced, same reason |
-//! | `Commit` | `committed/<height>` and `committed_ids/<id>` per block, `meta/"root"`, `"root_qc"`; pending blocks at or below the root leave `pending` (one range delete: keys start with the height) | one synced batch |
+//! | `Commit` | `committed/<height>` and `committed_ids/<id>` per block, `meta/"root"`, `"root_qc"`; pending blocks at or below the root leave `pending` | one synced batch |
 //!
 //! RocksDB writes its log in order, so a synced write also makes every earlier unsynced one
 //! durable: after a crash the store holds a prefix of what the driver wrote. The committed chain
 //! is kept whole (it is what lagging peers and the ledger replay from); `pending` holds only
-//! blocks above the last commit.
+//! blocks above the last commit. An in-memory index of the pending keys (read once on open)
+//! lets commits prune them with point deletes and lookups by id go straight to the key: no
+//! scan of the column ever happens after open, so its tombstones cost nothing.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_consensus::{Block, BlockId, CommitProof, Height, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
@@ -32,6 +35,15 @@ fn pending_key(height: Height, id: &BlockId) -> Vec<u8> {
     let mut key = height.get().to_be_bytes().to_vec();
     key.extend_from_slice(id.0.as_bytes());
     key
+}
+
+fn parse_pending_key(key: &[u8]) -> Result<(Height, BlockId), StorageError> {
+    if key.len() != 40 {
+        return Err(corrupt("pending block key", format!("{} bytes, expected 40", key.len())));
+    }
+    let height = u64::from_be_bytes(key[..8].try_into().expect("eight bytes"));
+    let id: [u8; 32] = key[8..].try_into().expect("32 bytes");
+    Ok((Height(height), BlockId(Hash::from_bytes(id))))
 }
 
 /// A key and value as RocksDB returns them.
@@ -61,6 +73,8 @@ pub struct CommittedRecord {
 #[derive(Debug, Clone)]
 pub struct ConsensusStore {
     database: Arc<Database>,
+    /// The keys of `pending`: block id → height.
+    pending: Arc<Mutex<BTreeMap<BlockId, Height>>>,
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> StorageError {
@@ -83,8 +97,22 @@ fn synced() -> WriteOptions {
 
 impl ConsensusStore {
     /// The consensus columns of `database`.
-    pub fn new(database: Arc<Database>) -> Self {
-        ConsensusStore { database }
+    pub fn open(database: Arc<Database>) -> Result<Self, StorageError> {
+        let mut pending = BTreeMap::new();
+        let mut iterator = database.db().raw_iterator_cf(database.column(columns::PENDING));
+        iterator.seek_to_first();
+        while let Some(key) = iterator.key() {
+            let (height, id) = parse_pending_key(key)?;
+            pending.insert(id, height);
+            iterator.next();
+        }
+        iterator.status()?;
+        drop(iterator);
+        Ok(ConsensusStore { database, pending: Arc::new(Mutex::new(pending)) })
+    }
+
+    fn pending_index(&self) -> std::sync::MutexGuard<'_, BTreeMap<BlockId, Height>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn put(&self, column: &str, key: &[u8], value: Vec<u8>, sync: bool) -> Result<(), StorageError> {
@@ -105,7 +133,10 @@ impl ConsensusStore {
 
     /// `PersistBlock`.
     pub fn save_block(&self, block: &Block) -> Result<(), StorageError> {
-        self.put(columns::PENDING, &pending_key(block.height, &block.id()), encode(block), false)
+        let id = block.id();
+        self.put(columns::PENDING, &pending_key(block.height, &id), encode(block), false)?;
+        self.pending_index().insert(id, block.height);
+        Ok(())
     }
 
     /// `PersistQuorumCert`.
@@ -149,15 +180,21 @@ impl ConsensusStore {
             batch.put_cf(committed, height, encode(record));
             batch.put_cf(committed_ids, record.block.id().0.as_bytes(), height);
         }
-        // Pending blocks at or below the new root are committed or on an abandoned fork. One
-        // range tombstone: deleting them one by one would leave tombstones every later scan of
-        // this column must step over.
-        let above_root = last.height.next();
-        batch.delete_range_cf(pending, pending_key(Height(0), &BlockId(Hash::ZERO)), pending_key(above_root, &BlockId(Hash::ZERO)));
+        // Pending blocks at or below the new root are committed or on an abandoned fork.
+        let mut index = self.pending_index();
+        let pruned: Vec<(BlockId, Height)> =
+            index.iter().filter(|(_, height)| **height <= last.height).map(|(id, height)| (*id, *height)).collect();
+        for (id, height) in &pruned {
+            batch.delete_cf(pending, pending_key(*height, id));
+        }
         let meta = self.database.column(columns::META);
         batch.put_cf(meta, ROOT, encode(last));
         batch.put_cf(meta, ROOT_QC, encode(root_qc));
-        Ok(self.database.db().write_opt(batch, &synced())?)
+        self.database.db().write_opt(batch, &synced())?;
+        for (id, _) in pruned {
+            index.remove(&id);
+        }
+        Ok(())
     }
 
     fn pending_entries(&self) -> Result<Vec<RawEntry>, StorageError> {
@@ -239,18 +276,8 @@ impl ConsensusStore {
         if let Some(height) = self.committed_height_of(id)? {
             return Ok(self.committed(height)?.map(|record| record.block));
         }
-        // Few blocks are pending (those above the root); find the one with this id by key alone.
-        let cf = self.database.column(columns::PENDING);
-        let mut iterator = self.database.db().raw_iterator_cf(cf);
-        iterator.seek_to_first();
-        while let Some(key) = iterator.key() {
-            if key.len() == 40 && key[8..] == id.0.as_bytes()[..] {
-                return iterator.value().map(|bytes| decode("pending block", bytes)).transpose();
-            }
-            iterator.next();
-        }
-        iterator.status()?;
-        Ok(None)
+        let Some(height) = self.pending_index().get(id).copied() else { return Ok(None) };
+        self.get(columns::PENDING, &pending_key(height, id))?.map(|bytes| decode("pending block", &bytes)).transpose()
     }
 }
 
@@ -267,7 +294,7 @@ mod tests {
         let database = Database::open(&dir.path().join("db")).unwrap();
         let key = Keypair::generate(&mut OsRng).public();
         let validators = ValidatorSet::equal_power([key]).unwrap();
-        (dir, ConsensusStore::new(database), RecoveryData::genesis(&Hash::sha256(b"chain"), &validators))
+        (dir, ConsensusStore::open(database).unwrap(), RecoveryData::genesis(&Hash::sha256(b"chain"), &validators))
     }
 
     fn child(parent: &Block, round: u64) -> Block {
@@ -306,7 +333,7 @@ mod tests {
         store.save_commit(std::slice::from_ref(&b1), &proof).unwrap();
         drop(store);
 
-        let store = ConsensusStore::new(Database::open(&dir.path().join("db")).unwrap());
+        let store = ConsensusStore::open(Database::open(&dir.path().join("db")).unwrap()).unwrap();
         let recovery = store.load_recovery(genesis.clone()).unwrap();
         assert_eq!(recovery.safety, safety);
         assert_eq!(recovery.root, b1);
