@@ -104,6 +104,10 @@ pub struct TestnetArgs {
     /// Loopback address the nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// One address per validator, comma-separated (e.g. container IPs): node i listens on
+    /// hosts[i] at the base ports themselves, instead of on --host at base + i.
+    #[arg(long, value_delimiter = ',', conflicts_with = "host")]
+    pub hosts: Vec<IpAddr>,
     /// Peer-to-peer port of node0; node i uses base + i.
     #[arg(long, default_value_t = 26600)]
     pub p2p_port_base: u16,

@@ -142,6 +142,9 @@ fn stop_all(children: &mut [(String, Option<Child>)]) {
 
 fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>, Genesis)> {
     let count = homes.len();
+    if !args.hosts.is_empty() && args.hosts.len() != count {
+        bail!("--hosts names {} addresses for {count} validators", args.hosts.len());
+    }
     let last_port = |base: u16, what: &str| {
         base.checked_add(u16::try_from(count - 1).expect("at most 256 validators"))
             .with_context(|| format!("--{what}-port-base {base} + {count} validators passes port 65535"))
@@ -159,8 +162,12 @@ fn create(args: &TestnetArgs, homes: Vec<NodeHome>) -> Result<(Vec<TestnetNode>,
         config.node.name = format!("node{i}");
         config.mempool.opaque_transactions = args.opaque_transactions;
         config.consensus.empty_block_delay_ms = config.consensus.empty_block_delay_ms.min(args.round_timeout_ms / 4);
-        config.p2p.listen_address = SocketAddr::new(args.host, args.p2p_port_base + offset);
-        config.rpc.listen_address = SocketAddr::new(args.host, args.rpc_port_base + offset);
+        let (host, offset) = match args.hosts.get(i) {
+            Some(host) => (*host, 0),
+            None => (args.host, offset),
+        };
+        config.p2p.listen_address = SocketAddr::new(host, args.p2p_port_base + offset);
+        config.rpc.listen_address = SocketAddr::new(host, args.rpc_port_base + offset);
         builder = builder.validator(&config.node.name, &keypair.public(), config.p2p.listen_address.to_string(), 1);
         nodes.push(TestnetNode { home, config });
     }
