@@ -209,6 +209,7 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     runtime.spawn(gossip_batches(gossip_queue, p2p.clone()));
     let context = Arc::new(RpcContext {
         gossip,
+        metrics: metrics.clone(),
         chain_id: genesis.chain_id().to_owned(),
         genesis_hash: genesis.hash(),
         node_key: me,
@@ -346,8 +347,9 @@ impl Router {
                     }
                 }
                 Err(problem) => {
-                    warn!(peer = %from, %problem, "dropping a malformed frame");
+                    warn!(peer = %from, %problem, "malformed frame: closing the connection");
                     self.metrics.messages_dropped.get_or_create(&DropLabels { reason: DropReason::Malformed }).inc();
+                    self.p2p.disconnect(&from);
                 }
             }
         }

@@ -7,8 +7,8 @@
 //! | 2 | sync request | borsh [`SyncRequest`]: committed blocks wanted by a node catching up |
 //! | 3 | sync response | borsh [`SyncResponse`]: committed blocks, the last with commit evidence |
 //!
-//! Anything else is malformed: the frame is dropped and counted, the connection stays (the
-//! transport already closed links on oversized frames).
+//! Anything else is malformed: the frame is dropped and counted and the node closes that
+//! connection (the transport itself closes links on oversized or undecryptable frames).
 
 use keel_consensus::{DecodeError, Message};
 

@@ -207,3 +207,17 @@ async fn links_come_back_after_a_peer_restarts() {
     let (from, got) = receive(&mut inbound).await;
     assert_eq!((from, got.as_slice()), (net.keys[0].public(), &b"welcome back"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnected_peer_is_dropped_and_then_comes_back() {
+    let net = start(2, |_, _| {}).await;
+    until("the link is up", || net.nodes[0].0.connected_peers().len() == 1).await;
+    let metrics = net.nodes[0].0.metrics();
+    let closed_before = metrics.connections_closed.load(Ordering::Relaxed);
+    net.nodes[0].0.disconnect(&net.keys[1].public());
+    assert!(metrics.connections_closed.load(Ordering::Relaxed) > closed_before, "the close is counted");
+    until("the link is back", || {
+        net.nodes[0].0.connected_peers().len() == 1 && net.nodes[1].0.connected_peers().len() == 1
+    })
+    .await;
+}

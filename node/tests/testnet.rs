@@ -151,6 +151,7 @@ fn health_and_metrics_endpoints_answer() {
     assert_eq!(code, 200);
     assert!(body.contains("keel_committed_height "), "{body}");
     assert!(body.contains("keel_blocks_committed_total "), "{body}");
+    assert!(body.contains("keel_rpc_latency_seconds_count{method=\"keel_status\"}"), "{body}");
 }
 
 #[test]

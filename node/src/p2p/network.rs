@@ -179,6 +179,18 @@ impl P2p {
         self.inner.metrics.clone()
     }
 
+    /// Closes the current connection to `peer` (for instance after it sent a frame that does
+    /// not decode); it is redialed or accepted again as usual, after the back-off.
+    pub fn disconnect(&self, peer: &PublicKey) {
+        let Some(slot) = self.inner.peers.get(peer) else { return };
+        if let Some((_, task)) = slot.current.lock().expect("slot lock").take() {
+            task.abort();
+            slot.connected.store(false, Ordering::Relaxed);
+            self.inner.metrics.connections_closed.fetch_add(1, Ordering::Relaxed);
+            info!(peer = %peer, "p2p connection closed by the node");
+        }
+    }
+
     /// Stops listening, dialing and every connection.
     pub fn shutdown(&self) {
         for task in self.inner.tasks.lock().expect("task list lock").drain(..) {

@@ -46,6 +46,8 @@ pub struct RpcContext {
     pub p2p: P2p,
     /// Admitted transactions to gossip (batched by [`crate::node`]'s gossip task).
     pub gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// Where call latencies go.
+    pub metrics: Arc<crate::metrics::NodeMetrics>,
     /// Wakes a leader waiting for transactions.
     pub driver: std::sync::mpsc::SyncSender<DriverInput>,
 }
@@ -173,16 +175,31 @@ impl RpcContext {
 
 impl Handler for RpcContext {
     async fn call(&self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
-        match method {
-            "keel_status" => {
-                parse_params::<serde_json::Map<String, Value>>(params, &[])?;
-                Ok(self.status())
-            }
+        let started = std::time::Instant::now();
+        let (known, result) = self.dispatch(method, params);
+        // Unknown names share one label, so a client cannot grow the metric without bound.
+        let label = if known { method } else { "unknown" };
+        self.metrics
+            .rpc_latency_seconds
+            .get_or_create(&crate::metrics::RpcLabels { method: label.to_owned() })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+impl RpcContext {
+    /// Runs `method`; also says whether the method exists.
+    fn dispatch(&self, method: &str, params: Option<Value>) -> (bool, Result<Value, RpcError>) {
+        let result = match method {
+            "keel_status" => parse_params::<serde_json::Map<String, Value>>(params, &[]).map(|_| self.status()),
             "keel_sendTransaction" => self.send_transaction(params),
             "keel_getBlockHeader" => self.block_header(params),
             "keel_getAccount" => self.account(params),
             "keel_getBlock" => self.block(params),
-            other => Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))),
-        }
+            other => {
+                return (false, Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))))
+            }
+        };
+        (true, result)
     }
 }

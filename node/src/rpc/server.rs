@@ -39,13 +39,7 @@ pub async fn serve(listener: TcpListener, context: Arc<RpcContext>, metrics: Arc
 }
 
 async fn json_rpc(State(state): State<AppState>, body: Bytes) -> Response {
-    let started = std::time::Instant::now();
     let answer = handle_body(state.context.as_ref(), &body, BatchLimits { batch_len_max: BATCH_LEN_MAX }).await;
-    state
-        .metrics
-        .rpc_latency_seconds
-        .get_or_create(&crate::metrics::RpcLabels { method: "any".to_owned() })
-        .observe(started.elapsed().as_secs_f64());
     match answer {
         Some(value) => ([(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
