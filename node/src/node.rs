@@ -208,6 +208,7 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     let (gossip, gossip_queue) = tokio::sync::mpsc::channel(GOSSIP_QUEUE_LEN);
     runtime.spawn(gossip_batches(gossip_queue, p2p.clone()));
     let context = Arc::new(RpcContext {
+        genesis: Arc::new(genesis.clone()),
         gossip,
         metrics: metrics.clone(),
         chain_id: genesis.chain_id().to_owned(),

@@ -48,6 +48,26 @@ fn four_validators_commit_transfers_and_agree_on_every_state_root() {
     assert_eq!(account["result"]["balance"], 1_000_000 - 300 - 30, "{account}");
     assert_eq!(account["result"]["nonce"], 3);
 
+    // Waiting for the commit returns the receipt; sending the same bytes again is idempotent.
+    let fourth = transfer(&alice, 3, &bob, 1);
+    let params = json!({ "transaction": fourth, "wait": "committed", "timeout_ms": 30_000 });
+    let committed = rpc_call(net.rpc(2), "keel_sendTransaction", params.clone()).unwrap();
+    assert_eq!(committed["result"]["status"], "committed", "{committed}");
+    assert_eq!(committed["result"]["receipt"]["status"], "applied", "{committed}");
+    let again = rpc_call(net.rpc(0), "keel_sendTransaction", params).unwrap();
+    assert_eq!(again["result"]["status"], "committed", "{again}");
+    assert_eq!(again["result"]["hash"], committed["result"]["hash"]);
+    let hash = committed["result"]["hash"].as_str().unwrap().to_owned();
+    let looked_up = rpc_call(net.rpc(3), "keel_getTransaction", json!([hash])).unwrap();
+    assert_eq!(looked_up["result"]["height"], committed["result"]["height"], "{looked_up}");
+    let unknown = rpc_call(net.rpc(3), "keel_getTransaction", json!([keel_crypto::Hash::ZERO.to_string()])).unwrap();
+    assert_eq!(unknown["result"]["status"], "unknown");
+    let validators = rpc_call(net.rpc(0), "keel_getValidators", json!([])).unwrap();
+    assert_eq!(validators["result"]["validators"].as_array().unwrap().len(), 4);
+    let genesis = rpc_call(net.rpc(0), "keel_getGenesis", json!([])).unwrap();
+    assert_eq!(genesis["result"]["chain_id"], "keel-testnet");
+    assert_eq!(genesis["result"]["genesis_hash"], net.status(1).unwrap()["genesis_hash"]);
+
     let height = (0..4).filter_map(|n| net.height(n)).min().unwrap();
     net.assert_agreement(&[0, 1, 2, 3], height);
     for node in 0..4 {

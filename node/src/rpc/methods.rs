@@ -26,6 +26,13 @@ pub mod app_code {
     pub const NOT_FOUND: i64 = -32020;
 }
 
+/// Default wait of `keel_sendTransaction` with `wait: "committed"`, in milliseconds.
+pub const WAIT_MS_DEFAULT: u64 = 30_000;
+/// Longest wait a client may ask for.
+pub const WAIT_MS_MAX: u64 = 120_000;
+/// How often a waiting call looks for the commit.
+const WAIT_POLL_MS: u64 = 50;
+
 /// Everything the methods read.
 pub struct RpcContext {
     /// The chain id.
@@ -34,6 +41,8 @@ pub struct RpcContext {
     pub genesis_hash: Hash,
     /// This node's key.
     pub node_key: PublicKey,
+    /// The genesis.
+    pub genesis: Arc<keel_genesis::Genesis>,
     /// The driver's latest snapshot.
     pub status: Arc<StatusBoard>,
     /// Committed blocks.
@@ -76,16 +85,66 @@ impl RpcContext {
         })
     }
 
-    fn send_transaction(&self, params: Option<Value>) -> Result<Value, RpcError> {
+    /// Where `hash` stands: committed (with its location and receipt), pending, or unknown.
+    fn transaction_status(&self, hash: &Hash) -> Result<Value, RpcError> {
+        let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(location) = ledger.tx_location(hash).map_err(internal)? {
+            let receipts = ledger.receipts(location.height).map_err(internal)?;
+            let receipt = receipts.get(location.index as usize).map(|r| {
+                json!({
+                    "status": format!("{:?}", r.status).to_lowercase(),
+                    "code": r.code as u16,
+                    "reason": format!("{:?}", r.code),
+                    "fee_burned": r.fee_burned,
+                })
+            });
+            return Ok(json!({
+                "hash": hash.to_string(),
+                "status": "committed",
+                "height": location.height.0,
+                "index": location.index,
+                "receipt": receipt,
+            }));
+        }
+        drop(ledger);
+        let status = if self.mempool.contains(hash) { "pending" } else { "unknown" };
+        Ok(json!({ "hash": hash.to_string(), "status": status }))
+    }
+
+    async fn send_transaction(&self, params: Option<Value>) -> Result<Value, RpcError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Params {
             transaction: String,
+            #[serde(default)]
+            wait: Wait,
+            #[serde(default = "default_wait_ms")]
+            timeout_ms: u64,
         }
-        let params: Params = parse_params(params, &["transaction"])?;
+        #[derive(Deserialize, Default, PartialEq)]
+        #[serde(rename_all = "lowercase")]
+        enum Wait {
+            None,
+            #[default]
+            Checked,
+            Committed,
+        }
+        fn default_wait_ms() -> u64 {
+            WAIT_MS_DEFAULT
+        }
+        let params: Params = parse_params(params, &["transaction", "wait", "timeout_ms"])?;
+        if params.timeout_ms > WAIT_MS_MAX {
+            return Err(RpcError::invalid_params(format!("timeout_ms is at most {WAIT_MS_MAX}")));
+        }
         let bytes = hex::decode(params.transaction.trim_start_matches("0x"))
             .map_err(|e| RpcError::invalid_params(format!("transaction is not hex: {e}")))?;
-        let (hash, result) = self.mempool.admit(std::slice::from_ref(&bytes)).remove(0);
+        let hash = keel_ledger::tx_hash(&bytes);
+        // Idempotent: a transaction already committed is reported as such, never as a stale nonce.
+        let known = self.transaction_status(&hash)?;
+        if known["status"] == "committed" {
+            return Ok(known);
+        }
+        let (_, result) = self.mempool.admit(std::slice::from_ref(&bytes)).remove(0);
         match result {
             Ok(outcome) => {
                 if !matches!(outcome, crate::mempool::InsertOutcome::AlreadyPending) {
@@ -94,20 +153,73 @@ impl RpcContext {
                     let _ = self.gossip.try_send(bytes);
                     let _ = self.driver.try_send(DriverInput::TransactionsAdded);
                 }
-                Ok(json!({ "hash": hash.to_string(), "status": "pending" }))
             }
-            Err(AdmissionError::Invalid(reason)) => Err(RpcError::with_data(
-                app_code::TRANSACTION_INVALID,
-                format!("transaction rejected: {reason:?}"),
-                json!({ "hash": hash.to_string(), "reason": format!("{reason:?}"), "code": reason as u16 }),
-            )),
-            Err(AdmissionError::Pool(error)) => Err(RpcError::with_data(
-                app_code::TRANSACTION_REFUSED,
-                error.to_string(),
-                json!({ "hash": hash.to_string() }),
-            )),
-            Err(AdmissionError::State(error)) => Err(internal(error)),
+            Err(AdmissionError::Invalid(reason)) => {
+                return Err(RpcError::with_data(
+                    app_code::TRANSACTION_INVALID,
+                    format!("transaction rejected: {reason:?}"),
+                    json!({ "hash": hash.to_string(), "reason": format!("{reason:?}"), "code": reason as u16 }),
+                ))
+            }
+            Err(AdmissionError::Pool(error)) => {
+                // It may have committed between the check above and the admission.
+                let now = self.transaction_status(&hash)?;
+                if now["status"] == "committed" {
+                    return Ok(now);
+                }
+                return Err(RpcError::with_data(
+                    app_code::TRANSACTION_REFUSED,
+                    error.to_string(),
+                    json!({ "hash": hash.to_string() }),
+                ));
+            }
+            Err(AdmissionError::State(error)) => return Err(internal(error)),
         }
+        if params.wait != Wait::Committed {
+            return self.transaction_status(&hash);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(params.timeout_ms);
+        loop {
+            let status = self.transaction_status(&hash)?;
+            if status["status"] != "pending" || std::time::Instant::now() >= deadline {
+                return Ok(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(WAIT_POLL_MS)).await;
+        }
+    }
+
+    fn get_transaction(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            hash: String,
+        }
+        let params: Params = parse_params(params, &["hash"])?;
+        let hash: Hash = params.hash.parse().map_err(|e| RpcError::invalid_params(format!("hash: {e}")))?;
+        self.transaction_status(&hash)
+    }
+
+    fn validators(&self) -> Value {
+        let validators: Vec<Value> = self
+            .genesis
+            .validators()
+            .iter()
+            .map(|v| {
+                json!({
+                    "name": v.name,
+                    "public_key": v.public_key.to_string(),
+                    "network_address": v.network_address,
+                    "power": v.power,
+                })
+            })
+            .collect();
+        json!({ "validators": validators, "total_power": self.genesis.total_power() })
+    }
+
+    fn genesis_document(&self) -> Result<Value, RpcError> {
+        let mut document: Value = serde_json::from_slice(&self.genesis.to_json_pretty()).map_err(internal)?;
+        document["genesis_hash"] = json!(self.genesis.hash().to_string());
+        Ok(document)
     }
 
     fn block_header(&self, params: Option<Value>) -> Result<Value, RpcError> {
@@ -176,7 +288,7 @@ impl RpcContext {
 impl Handler for RpcContext {
     async fn call(&self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
         let started = std::time::Instant::now();
-        let (known, result) = self.dispatch(method, params);
+        let (known, result) = self.dispatch(method, params).await;
         // Unknown names share one label, so a client cannot grow the metric without bound.
         let label = if known { method } else { "unknown" };
         self.metrics
@@ -189,10 +301,17 @@ impl Handler for RpcContext {
 
 impl RpcContext {
     /// Runs `method`; also says whether the method exists.
-    fn dispatch(&self, method: &str, params: Option<Value>) -> (bool, Result<Value, RpcError>) {
+    async fn dispatch(&self, method: &str, params: Option<Value>) -> (bool, Result<Value, RpcError>) {
         let result = match method {
             "keel_status" => parse_params::<serde_json::Map<String, Value>>(params, &[]).map(|_| self.status()),
-            "keel_sendTransaction" => self.send_transaction(params),
+            "keel_sendTransaction" => return (true, self.send_transaction(params).await),
+            "keel_getTransaction" => self.get_transaction(params),
+            "keel_getValidators" => {
+                parse_params::<serde_json::Map<String, Value>>(params, &[]).map(|_| self.validators())
+            }
+            "keel_getGenesis" => {
+                parse_params::<serde_json::Map<String, Value>>(params, &[]).and_then(|_| self.genesis_document())
+            }
             "keel_getBlockHeader" => self.block_header(params),
             "keel_getAccount" => self.account(params),
             "keel_getBlock" => self.block(params),
