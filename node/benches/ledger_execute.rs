@@ -1,10 +1,13 @@
-//! Execution throughput on the in-memory store: `cargo bench -p keel-ledger --bench execute`.
+//! Ledger execution throughput on the node's RocksDB store (or the in-memory one):
+//! `cargo bench -p keel-node --bench ledger_execute`.
 //!
 //! For each (accounts, block size) it commits a few blocks of transfers between random funded
 //! accounts and reports transfers/s with signature checks (2 threads, fixed 64-entry batches)
 //! and with signatures already verified, and the share of time in signature checks, execution
-//! rules (state reads), tree updates and store writes. `KEEL_BENCH_ACCOUNTS=100000,1000000`
-//! and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes.
+//! rules (state reads), tree updates and store writes (one synced RocksDB batch per block).
+//! `KEEL_BENCH_ACCOUNTS=100000,1000000` and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes,
+//! `KEEL_BENCH_STORE=rocksdb|memory` the store (default rocksdb, in a temporary directory).
+//! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
 use std::cell::Cell;
@@ -13,9 +16,10 @@ use std::time::{Duration, Instant};
 use keel_crypto::{tagged_hash, Address, Hash, Keypair};
 use keel_genesis::{ConsensusParams, GenesisBuilder};
 use keel_ledger::{
-    check_block, execute_block, BlockContext, Height, Ledger, LedgerConfig, LedgerError, MemKv, Payload, ReasonCode,
-    StateKey, StateView, StateWrites, Transaction, WriteBatch,
+    check_block, execute_block, BlockContext, Height, KvStore, Ledger, LedgerConfig, LedgerError, MemKv, Payload,
+    ReasonCode, StateKey, StateView, StateWrites, Transaction, WriteBatch,
 };
+use keel_node::storage::{Database, RocksKv};
 
 const BLOCKS_MEASURED: usize = 3;
 
@@ -65,7 +69,7 @@ struct Times {
     write: Duration,
 }
 
-fn run(accounts: usize, block_len: usize) {
+fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
     let setup = Instant::now();
     // Only the senders need keys; the other accounts are funded addresses.
     let senders: Vec<Keypair> =
@@ -82,7 +86,7 @@ fn run(accounts: usize, block_len: usize) {
     }
     let genesis = builder.build().expect("bench genesis is valid");
     let config = LedgerConfig { signature_threads: 2, ..Default::default() };
-    let mut ledger = Ledger::open(MemKv::new(), &genesis, config).expect("open");
+    let mut ledger = Ledger::open(kv, &genesis, config).expect("open");
     eprintln!("  setup ({} accounts): {:.1}s", addresses.len(), setup.elapsed().as_secs_f64());
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -127,7 +131,7 @@ fn run(accounts: usize, block_len: usize) {
     let all = pre + times.sig;
     let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64();
     println!(
-        "accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s | \
+        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s | \
          signatures {:>4.1}%, rules+reads {:>4.1}%, tree {:>4.1}%, store write {:>4.1}% (commit incl. pruning)",
         addresses.len(),
         block_len,
@@ -154,9 +158,18 @@ fn main() {
     if !args.iter().any(|arg| arg == "--bench") {
         return;
     }
+    let store = std::env::var("KEEL_BENCH_STORE").unwrap_or_else(|_| "rocksdb".to_owned());
     for accounts in sizes("KEEL_BENCH_ACCOUNTS", &[100_000]) {
         for block_len in sizes("KEEL_BENCH_BLOCKS", &[1_000, 10_000]) {
-            run(accounts, block_len);
+            match store.as_str() {
+                "memory" => run(MemKv::new(), "memory", accounts, block_len),
+                "rocksdb" => {
+                    let dir = tempfile::tempdir().expect("a temporary directory");
+                    let database = Database::open(&dir.path().join("db")).expect("open RocksDB");
+                    run(RocksKv::new(database), "rocksdb", accounts, block_len);
+                }
+                other => panic!("KEEL_BENCH_STORE={other}: expected rocksdb or memory"),
+            }
         }
     }
 }
