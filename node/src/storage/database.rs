@@ -4,7 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use keel_ledger::Column;
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Options, SliceTransform, DB};
+
+/// The shared block cache.
+const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// `ledger_tree_values` keys are `key hash (32) ‖ version (8)`; reads stay within one key hash.
+pub(super) const TREE_VALUE_PREFIX_BYTES: usize = 32;
 use thiserror::Error;
 
 /// Column families of the consensus driver (the ledger's are [`Column::ALL`]).
@@ -66,9 +71,26 @@ impl Database {
         options.create_missing_column_families(true);
         // Both cores may flush and compact; the consensus thread must not wait on compaction.
         options.increase_parallelism(2);
+        // One block cache for every column family; bloom filters so that point reads of absent
+        // keys (most tree-node and index lookups) rarely touch a data block.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
+        let family = |name: &str| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            let mut family = Options::default();
+            if name == Column::TreeValues.name() {
+                // Versioned values are read as "newest entry of this key hash at or before a
+                // version": a 32-byte prefix lets the iterator skip other keys' entries.
+                family.set_prefix_extractor(SliceTransform::create_fixed_prefix(TREE_VALUE_PREFIX_BYTES));
+                family.set_memtable_prefix_bloom_ratio(0.1);
+                table.set_whole_key_filtering(false);
+            }
+            family.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(name, family)
+        };
         let names = Column::ALL.iter().map(|c| c.name()).chain(consensus_columns::ALL);
-        let descriptors: Vec<ColumnFamilyDescriptor> =
-            names.map(|name| ColumnFamilyDescriptor::new(name, Options::default())).collect();
+        let descriptors: Vec<ColumnFamilyDescriptor> = names.map(family).collect();
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|error| {
             let detail = error.to_string();
             if detail.contains("lock") || detail.contains("LOCK") {
