@@ -213,7 +213,7 @@ impl<O: super::Outbox> super::Driver<O> {
 #[cfg(test)]
 mod tests {
     use keel_consensus::{
-        genesis_qc, Block, CommitProof, Ed25519Scheme, Payload, QuorumCert, RecoveryData, Round, ValidatorSet,
+        genesis_qc, Block, CommitProof, Ed25519Scheme, QuorumCert, RecoveryData, Round, ValidatorSet,
     };
     use keel_crypto::{Hash, Keypair};
     use rand_core::OsRng;
@@ -221,15 +221,7 @@ mod tests {
     use super::*;
     use crate::storage::CommitEvidence;
 
-    fn child(parent: &Block, round: u64) -> Block {
-        let mut block = parent.clone();
-        block.parent = parent.id();
-        block.round = Round(round);
-        block.height = parent.height.next();
-        block.qc = QuorumCert::unsigned(parent.id(), parent.round, parent.height);
-        block.payload = Payload { transactions: vec![round.to_be_bytes().to_vec()] };
-        block
-    }
+    use crate::storage::test_child as child;
 
     fn setup() -> (Verifier, Block, Vec<CommittedRecord>) {
         let keypair = Keypair::generate(&mut OsRng);

@@ -281,9 +281,22 @@ impl ConsensusStore {
     }
 }
 
+/// An unsigned child of `parent` at `round` (its QC certifies the parent), for tests.
+#[cfg(test)]
+pub(crate) fn test_child(parent: &Block, round: u64) -> Block {
+    let mut block = parent.clone();
+    block.parent = parent.id();
+    block.round = keel_consensus::Round(round);
+    block.height = parent.height.next();
+    block.qc = QuorumCert::unsigned(parent.id(), parent.round, parent.height);
+    block.payload = keel_consensus::Payload { transactions: vec![round.to_be_bytes().to_vec()] };
+    block.state = keel_consensus::StateCommitment::default();
+    block
+}
+
 #[cfg(test)]
 mod tests {
-    use keel_consensus::{genesis_qc, Payload, Round, StateCommitment, ValidatorSet};
+    use keel_consensus::{genesis_qc, Round, ValidatorSet};
     use keel_crypto::{Hash, Keypair};
     use rand_core::OsRng;
 
@@ -297,17 +310,6 @@ mod tests {
         (dir, ConsensusStore::open(database).unwrap(), RecoveryData::genesis(&Hash::sha256(b"chain"), &validators))
     }
 
-    fn child(parent: &Block, round: u64) -> Block {
-        let mut block = parent.clone();
-        block.parent = parent.id();
-        block.round = Round(round);
-        block.height = parent.height.next();
-        block.qc = QuorumCert::unsigned(parent.id(), parent.round, parent.height);
-        block.payload = Payload { transactions: vec![round.to_be_bytes().to_vec()] };
-        block.state = StateCommitment::default();
-        block
-    }
-
     #[test]
     fn an_empty_store_recovers_to_genesis() {
         let (_dir, store, genesis) = setup();
@@ -317,9 +319,9 @@ mod tests {
     #[test]
     fn safety_blocks_and_commits_survive_a_reopen() {
         let (dir, store, genesis) = setup();
-        let b1 = child(&genesis.root, 1);
-        let b2 = child(&b1, 2);
-        let b3 = child(&b2, 3);
+        let b1 = test_child(&genesis.root, 1);
+        let b2 = test_child(&b1, 2);
+        let b3 = test_child(&b2, 3);
         for block in [&b1, &b2, &b3] {
             store.save_block(block).unwrap();
         }

@@ -11,6 +11,8 @@ mod consensus;
 mod database;
 mod rocks_kv;
 
+#[cfg(test)]
+pub(crate) use consensus::test_child;
 pub use consensus::{CommitEvidence, CommittedRecord, ConsensusStore};
 pub use database::{Database, StorageError};
 pub use rocks_kv::RocksKv;
