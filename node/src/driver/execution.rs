@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use keel_consensus::Block;
 use keel_crypto::Address;
-use keel_ledger::{BlockContext, Height, LedgerError, SignedTransaction, TxStatus};
+use keel_ledger::{BlockContext, Height, LedgerError, TxStatus};
 use tracing::info;
 
 use super::{Driver, DriverError, Outbox};
@@ -19,7 +19,7 @@ impl<O: Outbox> Driver<O> {
     /// Executes committed `block` (the ledger's next height) and commits its outcome.
     pub(super) fn execute(&mut self, block: &Block) -> Result<(), DriverError> {
         let context = BlockContext { height: Height(block.height.get()), proposer: block.proposer };
-        let outcome = {
+        let (checked, outcome) = {
             let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
             let expected = ledger.last_committed().height.0 + 1;
             if block.height.get() != expected {
@@ -30,7 +30,8 @@ impl<O: Outbox> Driver<O> {
             }
             // Transactions this node's mempool verified on admission are not verified again.
             let checked = self.mempool.checked_block(&block.payload.transactions, 2).map_err(LedgerError::from)?;
-            ledger.execute_checked(&checked, &context)?
+            let outcome = ledger.execute_checked(&checked, &context)?;
+            (checked, outcome)
         };
         let applied = outcome.receipts.iter().filter(|r| r.status != TxStatus::Rejected).count() as u64;
         let hashes: Vec<_> = outcome.receipts.iter().map(|r| r.tx_hash).collect();
@@ -38,13 +39,8 @@ impl<O: Outbox> Driver<O> {
             let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
             ledger.commit(outcome)?;
         }
-        let senders: BTreeSet<Address> = block
-            .payload
-            .transactions
-            .iter()
-            .filter_map(|raw| SignedTransaction::decode(raw, usize::MAX).ok())
-            .map(|(tx, _)| tx.body.sender_address())
-            .collect();
+        let senders: BTreeSet<Address> =
+            checked.txs().iter().filter_map(|tx| tx.verdict.as_ref().ok()).map(|body| body.sender_address()).collect();
         self.mempool.on_committed(&hashes, &senders);
         self.metrics.blocks_committed.inc();
         self.metrics.transactions_committed.inc_by(applied);
