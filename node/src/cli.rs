@@ -36,6 +36,66 @@ pub enum Command {
     /// Genesis file tools.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Wallet: sign and send transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Wallet: an account's balance and nonce.
+    Account(AccountArgs),
+    /// A committed block's header and transaction hashes (the latest by default).
+    Block(BlockArgs),
+}
+
+/// `keel tx …`
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Sign a transfer with a key file and send it.
+    Transfer(TransferArgs),
+}
+
+/// `keel tx transfer`
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The sender's key file (as `keel keygen` writes it).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The recipient's address (keel1…).
+    #[arg(long)]
+    pub to: String,
+    /// Units to send.
+    #[arg(long)]
+    pub amount: u64,
+    /// Fee offered (burned when the transfer executes).
+    #[arg(long, default_value_t = 1)]
+    pub fee: u64,
+    /// Nonce to use; by default the sender's next nonce from the node.
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// A node's JSON-RPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
+    /// Wait until the transfer is committed (at most 30 s) and print its receipt.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `keel account`
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    /// The address (keel1…).
+    pub address: String,
+    /// A node's JSON-RPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
+}
+
+/// `keel block`
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// The height; the latest committed one if absent.
+    pub height: Option<u64>,
+    /// A node's JSON-RPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8545")]
+    pub rpc: String,
 }
 
 /// `keel keygen`

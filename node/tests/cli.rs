@@ -215,6 +215,10 @@ fn every_command_has_help() {
         &["init", "--help"],
         &["testnet", "--help"],
         &["start", "--help"],
+        &["bench", "--help"],
+        &["tx", "transfer", "--help"],
+        &["account", "--help"],
+        &["block", "--help"],
         &["genesis", "validate", "--help"],
     ] {
         let output = keel(args);

@@ -217,3 +217,43 @@ fn consensus_only_bench_orders_opaque_transactions_without_changing_state() {
     let height = (0..4).filter_map(|n| net.height(n)).min().unwrap();
     net.assert_agreement(&[0, 1, 2, 3], height);
 }
+
+#[test]
+fn wallet_commands_send_a_transfer_and_read_the_account_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("alice.json");
+    let keel = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_keel")).args(args).output().unwrap();
+    let keygen = keel(&["keygen", "--out", key_path.to_str().unwrap(), "--json"]);
+    assert!(keygen.status.success());
+    let alice: serde_json::Value = serde_json::from_slice(&keygen.stdout).unwrap();
+    let alice = alice["address"].as_str().unwrap().to_owned();
+    let bob = Address::from_public_key(&Keypair::generate(&mut OsRng).public()).to_string();
+    let mut net = Testnet::create("wallet_commands", 4, &[(alice.clone(), 1_000)]);
+    net.start_all();
+    net.wait_for_height(&[0, 1, 2, 3], 2, PROGRESS);
+    let rpc = format!("http://{}", net.rpc(1));
+
+    let sent = keel(
+        &[
+            &["tx", "transfer", "--key", key_path.to_str().unwrap(), "--to", &bob][..],
+            &["--amount", "25", "--wait", "--rpc", &rpc],
+        ]
+        .concat(),
+    );
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let receipt: serde_json::Value = serde_json::from_slice(&sent.stdout).unwrap();
+    assert_eq!(receipt["status"], "committed", "{receipt}");
+    assert_eq!(receipt["receipt"]["status"], "applied", "{receipt}");
+
+    let account = keel(&["account", &bob, "--rpc", &rpc]);
+    let account: serde_json::Value = serde_json::from_slice(&account.stdout).unwrap();
+    assert_eq!(account["balance"], 25, "{account}");
+
+    let height = receipt["height"].as_u64().unwrap().to_string();
+    let block = keel(&["block", &height, "--rpc", &rpc]);
+    let block: serde_json::Value = serde_json::from_slice(&block.stdout).unwrap();
+    assert_eq!(block["transaction_hashes"][0], receipt["hash"], "{block}");
+
+    let bad = keel(&["account", "not-an-address", "--rpc", &rpc]);
+    assert_eq!(bad.status.code(), Some(2), "a malformed address is bad input");
+}

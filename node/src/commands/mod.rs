@@ -7,6 +7,7 @@ mod init;
 mod keygen;
 mod start;
 mod testnet;
+mod wallet;
 
 use anyhow::{bail, Context, Result};
 use keel_crypto::Address;
@@ -23,6 +24,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Testnet(args) => testnet::run(&args, cli.log_format),
         Command::Genesis(GenesisCommand::Validate { file }) => genesis::validate(&file),
         Command::Bench(args) => bench::run(&args),
+        Command::Tx(crate::cli::TxCommand::Transfer(args)) => wallet::transfer(&args),
+        Command::Account(args) => wallet::account(&args),
+        Command::Block(args) => wallet::block(&args),
     }
 }
 
