@@ -28,7 +28,8 @@ pub enum Command {
     Init(InitArgs),
     /// Run the validator whose home is --home until SIGINT or SIGTERM.
     Start(StartArgs),
-    /// Create the homes of a local network of validators sharing one genesis, on loopback ports.
+    /// Create (or reuse) the homes of a local network of validators sharing one genesis, on
+    /// loopback ports, and run each validator as its own process until Ctrl-C or SIGTERM.
     Testnet(TestnetArgs),
     /// Send signed transfers from benchmark accounts at a fixed rate and report throughput
     /// and submit-to-commit latency.

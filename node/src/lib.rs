@@ -1,7 +1,8 @@
-//! The `keel` validator node: configuration, the node home, and the operator commands.
+//! The `keel` validator node: configuration and home, P2P, mempool, the consensus driver,
+//! RocksDB storage, JSON-RPC, metrics, and the operator and wallet commands.
 //!
 //! This is the only crate in the workspace that touches the outside world (files, clocks, OS
-//! randomness, and later sockets and RocksDB); the crates it drives stay pure.
+//! randomness, sockets and RocksDB); the crates it drives stay pure.
 
 #![warn(missing_docs)]
 
