@@ -23,16 +23,19 @@ pub enum SigningDomain {
     Timeout,
     /// The peer-to-peer handshake challenge (node).
     Handshake,
+    /// A validator's statement of the state after a committed height (ledger certificates).
+    LedgerInfo,
 }
 
 impl SigningDomain {
     /// Every domain, for tests and vectors that must cover them all.
-    pub const ALL: [SigningDomain; 5] = [
+    pub const ALL: [SigningDomain; 6] = [
         SigningDomain::Transaction,
         SigningDomain::Proposal,
         SigningDomain::Vote,
         SigningDomain::Timeout,
         SigningDomain::Handshake,
+        SigningDomain::LedgerInfo,
     ];
 
     /// The ASCII tag prepended to the message. Part of the wire format: changing one changes
@@ -44,6 +47,7 @@ impl SigningDomain {
             SigningDomain::Vote => "keel/vote/v1",
             SigningDomain::Timeout => "keel/timeout/v1",
             SigningDomain::Handshake => "keel/handshake/v1",
+            SigningDomain::LedgerInfo => "keel/ledger-info/v1",
         }
     }
 

@@ -16,6 +16,7 @@
 //! | fees | burned; `ChainState.burned_total` tracks them, so Σ balances = `supply_genesis - burned_total` | [`ChainState`] |
 //! | state | Jellyfish Merkle tree (`jmt`, SHA-256), version = height, behind [`StateCommitment`] | [`JmtCommitment`] |
 //! | proofs | inclusion and non-inclusion, checked by the pure [`verify_account_proof`] | [`proof`] |
+//! | certified roots | 2f+1 validator signatures over (height, block id, state root, receipts hash) | [`certificate`] |
 //! | storage | [`KvStore`]: named columns, `get`, `seek_for_prev`, range scan, atomic batch | [`kv`] |
 //! | commit | one batch per block; reopen finds the last whole block | [`Ledger`] |
 //!
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod certificate;
 pub mod check;
 pub mod commitment;
 pub mod error;
@@ -42,6 +44,10 @@ pub mod receipt;
 pub mod transaction;
 
 pub use account::{Account, ChainState, StateKey};
+pub use certificate::{
+    verify_certificate, verify_certified_account, CertificateError, Committee, LedgerCertificate, LedgerInfo,
+    LedgerSignature,
+};
 pub use check::{check_block, ChainRules, CheckedBlock, CheckedTx, SIGNATURE_CHUNK_LEN};
 pub use commitment::{StateCommitment, StateWrites};
 pub use error::{BlockError, LedgerError};
