@@ -140,13 +140,13 @@ pub enum CertificateError {
     TooManySignatures(usize),
     /// A signer is not a validator.
     #[error("signer {0} is not a validator")]
-    UnknownSigner(PublicKey),
+    UnknownSigner(Box<PublicKey>),
     /// A signer appears twice.
     #[error("signer {0} appears twice")]
-    DuplicateSigner(PublicKey),
+    DuplicateSigner(Box<PublicKey>),
     /// A signature does not verify.
     #[error("signature of {0} does not verify")]
-    BadSignature(PublicKey),
+    BadSignature(Box<PublicKey>),
     /// The signers' power is not a quorum.
     #[error("signers hold power {power}, a quorum needs {needed}")]
     NoQuorum {
@@ -183,14 +183,15 @@ pub fn verify_certificate(certificate: &LedgerCertificate, committee: &Committee
     let mut seen = BTreeSet::new();
     let mut power = 0u64;
     for entry in &certificate.signatures {
-        let signer_power = committee.power_of(&entry.signer).ok_or(CertificateError::UnknownSigner(entry.signer))?;
+        let signer_power =
+            committee.power_of(&entry.signer).ok_or_else(|| CertificateError::UnknownSigner(Box::new(entry.signer)))?;
         if !seen.insert(entry.signer) {
-            return Err(CertificateError::DuplicateSigner(entry.signer));
+            return Err(CertificateError::DuplicateSigner(Box::new(entry.signer)));
         }
         entry
             .signer
             .verify(SigningDomain::LedgerInfo, &message, &entry.signature)
-            .map_err(|_| CertificateError::BadSignature(entry.signer))?;
+            .map_err(|_| CertificateError::BadSignature(Box::new(entry.signer)))?;
         power = power.saturating_add(signer_power);
     }
     let needed = committee.quorum_power();

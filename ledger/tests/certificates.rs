@@ -17,7 +17,7 @@ fn genesis() -> Genesis {
     let mut builder = GenesisBuilder::new(CHAIN_ID, 1_700_000_000_000);
     for (i, power) in [1u64, 1, 1, 2].iter().enumerate() {
         builder =
-            builder.validator(&format!("v{i}"), &validator(i).public(), &format!("127.0.0.1:{}", 26600 + i), *power);
+            builder.validator(format!("v{i}"), &validator(i).public(), format!("127.0.0.1:{}", 26600 + i), *power);
     }
     builder.account(&address(0), 1_000).build().expect("valid genesis")
 }
@@ -68,12 +68,15 @@ fn forged_duplicated_foreign_and_cross_chain_signatures_are_refused() {
     let duplicated = certificate(&info, &[3, 3]);
     assert_eq!(
         verify_certificate(&duplicated, &committee),
-        Err(CertificateError::DuplicateSigner(validator(3).public()))
+        Err(CertificateError::DuplicateSigner(Box::new(validator(3).public())))
     );
 
     let mut foreign = certificate(&info, &[0, 1, 3]);
     foreign.signatures.push(LedgerSignature::sign(&key(99), &info));
-    assert_eq!(verify_certificate(&foreign, &committee), Err(CertificateError::UnknownSigner(key(99).public())));
+    assert_eq!(
+        verify_certificate(&foreign, &committee),
+        Err(CertificateError::UnknownSigner(Box::new(key(99).public())))
+    );
 
     let mut other_chain = info.clone();
     other_chain.chain_id = "another-chain".into();

@@ -87,6 +87,16 @@ pub struct AccountArgs {
     /// A node's JSON-RPC endpoint.
     #[arg(long, default_value = "http://127.0.0.1:8545")]
     pub rpc: String,
+    /// The state at this height (default: the latest; with --proof, the latest certified).
+    #[arg(long)]
+    pub height: Option<u64>,
+    /// Ask for a Merkle proof and the ledger certificate of its height, and verify both here
+    /// against the validator set of --genesis: the answer is then trusted, not the node.
+    #[arg(long, requires = "genesis")]
+    pub proof: bool,
+    /// The chain's genesis.json, whose validator set the proof is checked against.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
 }
 
 /// `keel block`

@@ -19,12 +19,13 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use keel_consensus::{Config, Core, Ed25519Scheme, RecoveryData, Validator, ValidatorSet, Verifier, VotingPower};
 use keel_genesis::Genesis;
-use keel_ledger::{ChainRules, Ledger, LedgerConfig};
+use keel_ledger::{ChainRules, Committee, Ledger, LedgerConfig};
 use tokio::sync::mpsc::Receiver;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, NodeConfig};
 use crate::driver::catchup::{Rebuild, SyncRequest, RECORDS_PER_REQUEST, RESPONSE_BYTES_MAX};
+use crate::driver::certify::Certifier;
 use crate::driver::{Driver, DriverConfig, DriverInput};
 use crate::home::NodeHome;
 use crate::mempool::{MempoolLimits, SharedMempool};
@@ -32,7 +33,7 @@ use crate::metrics::{DropLabels, DropReason, NodeMetrics};
 use crate::p2p::{P2p, P2pConfig, PeerInfo};
 use crate::rpc::methods::RpcContext;
 use crate::status::{ChainStatus, StatusBoard};
-use crate::storage::{ConsensusStore, Database, RocksKv};
+use crate::storage::{CertificateStore, ConsensusStore, Database, RocksKv};
 use crate::wire::{self, WireMessage};
 
 /// Inputs queued for the driver before the router waits.
@@ -100,6 +101,12 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     let ledger = Ledger::open(RocksKv::new(database.clone()), &genesis, ledger_config).context("opening the ledger")?;
     let ledger = Arc::new(RwLock::new(ledger));
     let store = ConsensusStore::open(database.clone())?;
+    let certificates = CertificateStore::new(database.clone());
+    let certifier = Certifier::new(
+        keypair.clone(),
+        Committee::from_genesis(&genesis),
+        ledger.read().unwrap_or_else(|p| p.into_inner()).last_committed().height,
+    );
     let recovery = store.load_recovery(RecoveryData::genesis(&consensus.chain_id, &validators))?;
     info!(
         node = %config.node.name,
@@ -187,6 +194,8 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
             blocks_per_response_max: consensus.blocks_per_response_max,
         },
         rebuild,
+        certifier,
+        certificates.clone(),
     );
     driver.log_start();
     let driver_thread = std::thread::Builder::new()
@@ -216,6 +225,7 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
         node_key: me,
         status: status.clone(),
         store,
+        certificates,
         ledger,
         mempool,
         p2p: p2p.clone(),
@@ -339,6 +349,11 @@ impl Router {
                     let added = self.mempool.admit(&transactions).iter().filter(|(_, result)| result.is_ok()).count();
                     if added > 0 {
                         let _ = self.driver.try_send(DriverInput::TransactionsAdded);
+                    }
+                }
+                Ok(WireMessage::LedgerSignature(info, signature)) => {
+                    if self.driver.send(DriverInput::LedgerSignature { info, signature }).is_err() {
+                        return;
                     }
                 }
                 Ok(WireMessage::SyncRequest(request)) => self.serve_records(&from, &request),

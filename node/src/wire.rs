@@ -6,11 +6,13 @@
 //! | 1 | transactions | borsh `Vec<Vec<u8>>` of signed transactions, gossiped from a mempool |
 //! | 2 | sync request | borsh [`SyncRequest`]: committed blocks wanted by a node catching up |
 //! | 3 | sync response | borsh [`SyncResponse`]: committed blocks, the last with commit evidence |
+//! | 4 | ledger signature | borsh `(LedgerInfo, LedgerSignature)`: a validator's signed state after a height |
 //!
 //! Anything else is malformed: the frame is dropped and counted and the node closes that
 //! connection (the transport itself closes links on oversized or undecryptable frames).
 
 use keel_consensus::{DecodeError, Message};
+use keel_ledger::{LedgerInfo, LedgerSignature};
 
 pub use crate::driver::catchup::{SyncRequest, SyncResponse};
 use thiserror::Error;
@@ -19,6 +21,7 @@ const TAG_CONSENSUS: u8 = 0;
 const TAG_TRANSACTIONS: u8 = 1;
 const TAG_SYNC_REQUEST: u8 = 2;
 const TAG_SYNC_RESPONSE: u8 = 3;
+const TAG_LEDGER_SIGNATURE: u8 = 4;
 
 /// A decoded frame.
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub enum WireMessage {
     SyncRequest(SyncRequest),
     /// Committed blocks for us to catch up.
     SyncResponse(SyncResponse),
+    /// A validator's signature over the state after a height.
+    LedgerSignature(LedgerInfo, LedgerSignature),
 }
 
 /// Why a frame is not a [`WireMessage`].
@@ -52,6 +57,9 @@ pub enum WireError {
     /// A sync message did not decode.
     #[error("sync message: {0}")]
     Sync(String),
+    /// A ledger signature did not decode.
+    #[error("ledger signature: {0}")]
+    LedgerSignature(String),
 }
 
 /// Encodes a consensus message as a frame.
@@ -83,6 +91,13 @@ pub fn encode_sync_response(response: &SyncResponse) -> Vec<u8> {
     frame
 }
 
+/// Encodes this validator's signature over the state after a height.
+pub fn encode_ledger_signature(info: &LedgerInfo, signature: &LedgerSignature) -> Vec<u8> {
+    let mut frame = vec![TAG_LEDGER_SIGNATURE];
+    borsh::to_writer(&mut frame, &(info, signature)).expect("borsh into a Vec cannot fail");
+    frame
+}
+
 /// Decodes a frame: consensus messages up to `message_bytes_max`, at most `txs_max`
 /// transactions.
 pub fn decode(frame: &[u8], message_bytes_max: u64, txs_max: usize) -> Result<WireMessage, WireError> {
@@ -107,6 +122,9 @@ pub fn decode(frame: &[u8], message_bytes_max: u64, txs_max: usize) -> Result<Wi
         TAG_SYNC_RESPONSE => {
             borsh::from_slice(body).map(WireMessage::SyncResponse).map_err(|e| WireError::Sync(e.to_string()))
         }
+        TAG_LEDGER_SIGNATURE => borsh::from_slice::<(LedgerInfo, LedgerSignature)>(body)
+            .map(|(info, signature)| WireMessage::LedgerSignature(info, signature))
+            .map_err(|e| WireError::LedgerSignature(e.to_string())),
         other => Err(WireError::UnknownKind(other)),
     }
 }
@@ -134,6 +152,22 @@ mod tests {
         assert!(matches!(decode(&[9, 1], 1 << 20, 10), Err(WireError::UnknownKind(9))));
         assert!(matches!(decode(&encode_transactions(&txs), 1 << 20, 1), Err(WireError::Transactions(_))));
         assert!(matches!(decode(&[1, 0xff, 0xff, 0xff, 0x7f], 1 << 20, usize::MAX), Err(WireError::Transactions(_))));
+        let info = keel_ledger::LedgerInfo {
+            chain_id: "c".into(),
+            height: keel_ledger::Height(4),
+            block_id: keel_crypto::Hash::ZERO,
+            state_root: keel_crypto::Hash::ZERO,
+            receipts_hash: keel_crypto::Hash::ZERO,
+        };
+        let signature = LedgerSignature::sign(&keel_crypto::Keypair::from_secret_bytes(&[1; 32]), &info);
+        let frame = encode_ledger_signature(&info, &signature);
+        match decode(&frame, 1 << 20, 10).unwrap() {
+            WireMessage::LedgerSignature(decoded, decoded_signature) => {
+                assert_eq!((decoded, decoded_signature), (info, signature))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode(&frame[..frame.len() - 1], 1 << 20, 10), Err(WireError::LedgerSignature(_))));
         let mut truncated = encode_consensus(&message);
         truncated.pop();
         assert!(matches!(decode(&truncated, 1 << 20, 10), Err(WireError::Consensus(_))));

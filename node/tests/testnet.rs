@@ -254,6 +254,18 @@ fn wallet_commands_send_a_transfer_and_read_the_account_and_blocks() {
     let block: serde_json::Value = serde_json::from_slice(&block.stdout).unwrap();
     assert_eq!(block["transaction_hashes"][0], receipt["hash"], "{block}");
 
+    // With --proof the answer is checked here against genesis' validators (certificates trail the
+    // commit by a message round, so wait for one covering the transfer).
+    let genesis = net.home(0).join("genesis.json");
+    let transfer_height = receipt["height"].as_u64().unwrap();
+    common::wait_until("a verified proof covering the transfer", PROGRESS, || {
+        let proven = keel(&["account", &bob, "--proof", "--genesis", genesis.to_str().unwrap(), "--rpc", &rpc]);
+        assert!(proven.status.success(), "{}", String::from_utf8_lossy(&proven.stderr));
+        let proven: serde_json::Value = serde_json::from_slice(&proven.stdout).unwrap();
+        assert_eq!(proven["verified"], true, "{proven}");
+        proven["height"].as_u64().unwrap() >= transfer_height && proven["balance"] == 25
+    });
+
     let bad = keel(&["account", "not-an-address", "--rpc", &rpc]);
     assert_eq!(bad.status.code(), Some(2), "a malformed address is bad input");
 }

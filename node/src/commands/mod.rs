@@ -7,7 +7,7 @@ mod init;
 mod keygen;
 mod start;
 mod testnet;
-mod wallet;
+pub mod wallet;
 
 use anyhow::{bail, Context, Result};
 use keel_crypto::Address;

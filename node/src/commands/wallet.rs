@@ -1,9 +1,12 @@
 //! The wallet commands: `keel tx transfer`, `keel account`, `keel block`. They talk to a node
 //! over JSON-RPC only, as any wallet would.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use keel_crypto::Address;
-use keel_ledger::{Payload, Transaction};
+use keel_genesis::Genesis;
+use keel_ledger::{
+    verify_certified_account, Account, AccountProof, Committee, Height, LedgerCertificate, Payload, Transaction,
+};
 use serde_json::{json, Value};
 
 use crate::bench::client::RpcClient;
@@ -42,7 +45,46 @@ pub(super) fn transfer(args: &TransferArgs) -> Result<()> {
 pub(super) fn account(args: &AccountArgs) -> Result<()> {
     let address: Address = args.address.parse().with_context(|| format!("address {:?}", args.address))?;
     let rpc = RpcClient::new(&args.rpc)?;
-    print(&rpc.call("keel_getAccount", json!([address.to_string()]))?)
+    let mut params = json!({ "address": address.to_string(), "proof": args.proof });
+    if let Some(height) = args.height {
+        params["height"] = json!(height);
+    }
+    let answer = rpc.call("keel_getAccount", params)?;
+    if !args.proof {
+        return print(&answer);
+    }
+    let genesis_path = args.genesis.as_deref().context("--proof needs --genesis")?;
+    let genesis = crate::home::read_genesis(genesis_path)?;
+    let account = verify_account_answer(&genesis, &address, &answer)?;
+    print(&json!({
+        "address": address.to_string(),
+        "height": answer["height"],
+        "exists": account.is_some(),
+        "balance": account.unwrap_or_default().balance,
+        "nonce": account.unwrap_or_default().nonce,
+        "state_root": answer["state_root"],
+        "verified": true,
+        "certified_by": answer["certificate"]["signatures"].as_array().map_or(0, Vec::len),
+    }))
+}
+
+/// Checks a `keel_getAccount` answer with `proof: true` against `genesis`'s validator set: the
+/// certificate, the proof against its root, and that the node's plain fields say what the proof
+/// says. Returns the proven account.
+pub fn verify_account_answer(genesis: &Genesis, address: &Address, answer: &Value) -> Result<Option<Account>> {
+    let height = Height(answer["height"].as_u64().context("the answer has no height")?);
+    let proof: AccountProof =
+        serde_json::from_value(answer["proof"].clone()).context("the answer's proof does not parse")?;
+    let certificate: LedgerCertificate =
+        serde_json::from_value(answer["certificate"].clone()).context("the answer's certificate does not parse")?;
+    let account = verify_certified_account(&Committee::from_genesis(genesis), &certificate, address, height, &proof)
+        .context("the node's answer does not verify")?;
+    let claimed = (answer["balance"].as_u64(), answer["nonce"].as_u64(), answer["exists"].as_bool());
+    let proven = account.unwrap_or_default();
+    if claimed != (Some(proven.balance), Some(proven.nonce), Some(account.is_some())) {
+        bail!("the node's answer does not verify: its balance, nonce or existence differ from what its proof shows");
+    }
+    Ok(account)
 }
 
 pub(super) fn block(args: &BlockArgs) -> Result<()> {

@@ -10,10 +10,14 @@ use std::collections::BTreeSet;
 
 use keel_consensus::Block;
 use keel_crypto::Address;
-use keel_ledger::{BlockContext, Height, LedgerError, TxStatus};
+use keel_ledger::{BlockContext, Height, LedgerError, LedgerInfo, LedgerSignature, TxStatus};
 use tracing::info;
 
+use std::sync::Arc;
+
+use super::certify::Gathered;
 use super::{Driver, DriverError, Outbox};
+use crate::metrics::{DropLabels, DropReason};
 
 impl<O: Outbox> Driver<O> {
     /// Executes committed `block` (the ledger's next height) and commits its outcome.
@@ -35,15 +39,50 @@ impl<O: Outbox> Driver<O> {
         };
         let applied = outcome.receipts.iter().filter(|r| r.status != TxStatus::Rejected).count() as u64;
         let hashes: Vec<_> = outcome.receipts.iter().map(|r| r.tx_hash).collect();
-        {
+        let record = {
             let mut ledger = self.ledger.write().unwrap_or_else(|p| p.into_inner());
             ledger.commit(outcome)?;
-        }
+            *ledger.last_committed()
+        };
+        self.certify(LedgerInfo {
+            chain_id: self.certifier.chain_id().to_owned(),
+            height: record.height,
+            block_id: block.id().0,
+            state_root: record.state_root,
+            receipts_hash: record.receipts_hash,
+        })?;
         let senders: BTreeSet<Address> =
             checked.txs().iter().filter_map(|tx| tx.verdict.as_ref().ok()).map(|body| body.sender_address()).collect();
         self.mempool.on_committed(&hashes, &senders);
         self.metrics.blocks_committed.inc();
         self.metrics.transactions_committed.inc_by(applied);
+        Ok(())
+    }
+
+    /// Signs the state after an executed height, sends the signature to every validator and
+    /// stores a certificate if ours completed one.
+    fn certify(&mut self, info: LedgerInfo) -> Result<(), DriverError> {
+        let (signature, certificate) = self.certifier.on_executed(info.clone());
+        self.outbox.broadcast(Arc::new(crate::wire::encode_ledger_signature(&info, &signature)));
+        if let Some(certificate) = certificate {
+            self.certificates.save(&certificate)?;
+        }
+        Ok(())
+    }
+
+    /// A peer's signature over the state after a height.
+    pub(super) fn on_ledger_signature(
+        &mut self,
+        info: LedgerInfo,
+        signature: LedgerSignature,
+    ) -> Result<(), DriverError> {
+        match self.certifier.on_signature(info, signature) {
+            Gathered::Certified(certificate) => self.certificates.save(&certificate)?,
+            Gathered::Invalid => {
+                self.metrics.messages_dropped.get_or_create(&DropLabels { reason: DropReason::BadSignature }).inc();
+            }
+            Gathered::Pending => {}
+        }
         Ok(())
     }
 

@@ -12,6 +12,10 @@
 //! | `FetchBlocks` | sends the block request to the named peer |
 //! | `Evidence` | logs it and counts it; the core keeps it |
 //!
+//! After executing a height the driver signs the resulting state and gathers the other
+//! validators' signatures into a ledger certificate ([`certify`]), which wallets use to check
+//! account proofs.
+//!
 //! Block requests from peers are answered from storage (committed and pending blocks), so a
 //! peer can catch up further back than the core's in-memory tree reaches.
 //!
@@ -21,6 +25,7 @@
 //! exits rather than run on state it could not make durable.
 
 pub mod catchup;
+pub mod certify;
 mod execution;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,7 +44,7 @@ use tracing::{debug, info, warn};
 use crate::mempool::SharedMempool;
 use crate::metrics::{DropLabels, DropReason, NodeMetrics};
 use crate::status::{ChainStatus, StatusBoard};
-use crate::storage::{ConsensusStore, RocksKv, StorageError};
+use crate::storage::{CertificateStore, ConsensusStore, RocksKv, StorageError};
 use crate::wire;
 
 /// What reaches the driver thread. (Messages are moved, not boxed: they are large but short-lived,
@@ -62,6 +67,13 @@ pub enum DriverInput {
         from: PublicKey,
         /// Its response.
         response: catchup::SyncResponse,
+    },
+    /// A validator's signature over the state after a height.
+    LedgerSignature {
+        /// What it signed.
+        info: keel_ledger::LedgerInfo,
+        /// The signature.
+        signature: keel_ledger::LedgerSignature,
     },
     /// Stop after the current step.
     Shutdown,
@@ -133,6 +145,8 @@ pub struct Driver<O: Outbox> {
     evidence_seen: u64,
     catch_up: catchup::CatchUp,
     rebuild: catchup::Rebuild,
+    certifier: certify::Certifier,
+    certificates: CertificateStore,
 }
 
 impl<O: Outbox> Driver<O> {
@@ -148,6 +162,8 @@ impl<O: Outbox> Driver<O> {
         metrics: Arc<NodeMetrics>,
         config: DriverConfig,
         rebuild: catchup::Rebuild,
+        certifier: certify::Certifier,
+        certificates: CertificateStore,
     ) -> Self {
         Driver {
             core,
@@ -165,6 +181,8 @@ impl<O: Outbox> Driver<O> {
             evidence_seen: 0,
             catch_up: catchup::CatchUp::default(),
             rebuild,
+            certifier,
+            certificates,
         }
     }
 
@@ -188,6 +206,7 @@ impl<O: Outbox> Driver<O> {
                 Some(DriverInput::Shutdown) => return Ok(()),
                 Some(DriverInput::Peer { from, message }) => self.on_message(from, message)?,
                 Some(DriverInput::Records { from, response }) => self.on_records(&from, response.records)?,
+                Some(DriverInput::LedgerSignature { info, signature }) => self.on_ledger_signature(info, signature)?,
                 Some(DriverInput::TransactionsAdded) => {
                     if let Some(wait) = &mut self.payload_wait {
                         wait.due = Instant::now();

@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use keel_consensus::Height as ConsensusHeight;
+use keel_consensus::{BlockId, Height as ConsensusHeight};
 use keel_crypto::{Address, Hash, PublicKey};
-use keel_ledger::{Height, Ledger};
+use keel_ledger::{Height, Ledger, LedgerError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ use crate::driver::DriverInput;
 use crate::mempool::{AdmissionError, SharedMempool};
 use crate::p2p::P2p;
 use crate::status::StatusBoard;
-use crate::storage::{ConsensusStore, RocksKv};
+use crate::storage::{CertificateStore, CommittedRecord, ConsensusStore, RocksKv};
 
 /// Application error codes (the JSON-RPC range reserved for implementations).
 pub mod app_code {
@@ -24,6 +24,8 @@ pub mod app_code {
     pub const TRANSACTION_REFUSED: i64 = -32011;
     /// The requested height or block is not (or no longer) stored.
     pub const NOT_FOUND: i64 = -32020;
+    /// A proof was asked for at a height this node holds no ledger certificate for.
+    pub const NOT_CERTIFIED: i64 = -32021;
 }
 
 /// Default wait of `keel_sendTransaction` with `wait: "committed"`, in milliseconds.
@@ -47,6 +49,8 @@ pub struct RpcContext {
     pub status: Arc<StatusBoard>,
     /// Committed blocks.
     pub store: ConsensusStore,
+    /// Ledger certificates.
+    pub certificates: CertificateStore,
     /// The ledger.
     pub ledger: Arc<RwLock<Ledger<RocksKv>>>,
     /// The mempool.
@@ -219,50 +223,80 @@ impl RpcContext {
         Ok(document)
     }
 
-    fn block_header(&self, params: Option<Value>) -> Result<Value, RpcError> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Params {
-            height: u64,
-        }
-        let params: Params = parse_params(params, &["height"])?;
-        let not_found =
-            || RpcError::new(app_code::NOT_FOUND, format!("no committed block at height {}", params.height));
-        let record = self.store.committed(ConsensusHeight(params.height)).map_err(internal)?.ok_or_else(not_found)?;
-        let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
-        let executed = ledger.height_record(Height(params.height)).map_err(internal)?.ok_or_else(not_found)?;
-        let block = record.block;
+    /// The committed record named by `height` or `hash` (exactly one of them).
+    fn committed_record(&self, height: Option<u64>, hash: Option<&str>) -> Result<CommittedRecord, RpcError> {
+        let height = match (height, hash) {
+            (Some(height), None) => height,
+            (None, Some(hash)) => {
+                let id = BlockId(hash.parse().map_err(|e| RpcError::invalid_params(format!("hash: {e}")))?);
+                let not_found = || RpcError::new(app_code::NOT_FOUND, format!("no committed block with hash {hash}"));
+                self.store.committed_height_of(&id).map_err(internal)?.ok_or_else(not_found)?.get()
+            }
+            _ => return Err(RpcError::invalid_params("give exactly one of height and hash")),
+        };
+        self.store
+            .committed(ConsensusHeight(height))
+            .map_err(internal)?
+            .ok_or_else(|| RpcError::new(app_code::NOT_FOUND, format!("no committed block at height {height}")))
+    }
+
+    /// A committed block's header: its consensus fields, the state root and receipts hash after
+    /// it, and the ledger certificate of that height when this node has one.
+    fn header_of(&self, record: &CommittedRecord) -> Result<Value, RpcError> {
+        let block = &record.block;
+        let height = block.height.get();
+        let executed = {
+            let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
+            ledger.height_record(Height(height)).map_err(internal)?
+        };
+        let executed = executed.ok_or_else(|| {
+            RpcError::new(app_code::NOT_FOUND, format!("block at height {height} is committed but not executed yet"))
+        })?;
+        let certificate = self.certificates.get(Height(height)).map_err(internal)?;
         Ok(json!({
-            "height": block.height.get(),
+            "height": height,
             "hash": block.id().0.to_string(),
             "parent": block.parent.0.to_string(),
             "round": block.round.get(),
             "proposer": block.proposer.to_string(),
             "transactions": block.payload.transactions.len(),
             "state_root": executed.state_root.to_string(),
+            "receipts_hash": executed.receipts_hash.to_string(),
             "qc_round": block.qc.round.get(),
+            "certificate": certificate,
         }))
+    }
+
+    fn block_header(&self, params: Option<Value>) -> Result<Value, RpcError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Params {
+            height: Option<u64>,
+            hash: Option<String>,
+        }
+        let params: Params = parse_params(params, &["height", "hash"])?;
+        let record = self.committed_record(params.height, params.hash.as_deref())?;
+        self.header_of(&record)
     }
 
     fn block(&self, params: Option<Value>) -> Result<Value, RpcError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Params {
-            height: u64,
+            height: Option<u64>,
+            hash: Option<String>,
             #[serde(default)]
             full: bool,
         }
-        let params: Params = parse_params(params, &["height", "full"])?;
-        let mut header = self.block_header(Some(json!({ "height": params.height })))?;
-        let record = self.store.committed(ConsensusHeight(params.height)).map_err(internal)?.ok_or_else(|| {
-            RpcError::new(app_code::NOT_FOUND, format!("no committed block at height {}", params.height))
-        })?;
+        let params: Params = parse_params(params, &["height", "full", "hash"])?;
+        let record = self.committed_record(params.height, params.hash.as_deref())?;
+        let mut block = self.header_of(&record)?;
         let transactions = &record.block.payload.transactions;
-        header["transaction_hashes"] = transactions.iter().map(|tx| keel_ledger::tx_hash(tx).to_string()).collect();
+        block["transaction_hashes"] = transactions.iter().map(|tx| keel_ledger::tx_hash(tx).to_string()).collect();
         if params.full {
-            header["transactions_hex"] = transactions.iter().map(hex::encode).collect();
+            block["transactions_hex"] = transactions.iter().map(hex::encode).collect();
         }
-        Ok(header)
+        Ok(block)
     }
 
     fn account(&self, params: Option<Value>) -> Result<Value, RpcError> {
@@ -270,15 +304,56 @@ impl RpcContext {
         #[serde(deny_unknown_fields)]
         struct Params {
             address: String,
+            height: Option<u64>,
+            #[serde(default)]
+            proof: bool,
         }
-        let params: Params = parse_params(params, &["address"])?;
+        let params: Params = parse_params(params, &["address", "height", "proof"])?;
         let address: Address = params.address.parse().map_err(|e| RpcError::invalid_params(format!("address: {e}")))?;
         let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
-        let height = ledger.last_committed().height;
-        let account = ledger.account(&address, height).map_err(internal)?.unwrap_or_default();
-        Ok(
-            json!({ "address": address.to_string(), "height": height.0, "balance": account.balance, "nonce": account.nonce }),
-        )
+        let executed = ledger.last_committed().height;
+        let unavailable = |error: LedgerError| match error {
+            LedgerError::HeightUnavailable { height, oldest_kept, last_committed } => RpcError::with_data(
+                app_code::NOT_FOUND,
+                format!("state at height {} is not available", height.0),
+                json!({ "oldest_kept": oldest_kept.0, "latest": last_committed.0 }),
+            ),
+            other => internal(other),
+        };
+        if !params.proof {
+            let height = params.height.map_or(executed, Height);
+            let account = ledger.account(&address, height).map_err(unavailable)?;
+            return Ok(json!({
+                "address": address.to_string(),
+                "height": height.0,
+                "exists": account.is_some(),
+                "balance": account.unwrap_or_default().balance,
+                "nonce": account.unwrap_or_default().nonce,
+            }));
+        }
+        // A proof comes with the certificate of its height, so the answer is checkable against
+        // the validator set alone. By default: the newest certified height this node executed.
+        let certificate = match params.height {
+            Some(height) => self.certificates.get(Height(height)).map_err(internal)?,
+            None => self.certificates.latest_at_or_below(executed).map_err(internal)?,
+        };
+        let certificate = certificate.ok_or_else(|| {
+            let which = params.height.map_or("any height".to_owned(), |h| format!("height {h}"));
+            RpcError::new(app_code::NOT_CERTIFIED, format!("this node holds no ledger certificate for {which} yet"))
+        })?;
+        let height = certificate.info.height;
+        let proof = ledger.prove_account(&address, height).map_err(unavailable)?;
+        let account = proof.account.unwrap_or_default();
+        Ok(json!({
+            "address": address.to_string(),
+            "height": height.0,
+            "exists": proof.account.is_some(),
+            "balance": account.balance,
+            "nonce": account.nonce,
+            "state_root": certificate.info.state_root.to_string(),
+            "proof": proof,
+            "certificate": certificate,
+        }))
     }
 }
 

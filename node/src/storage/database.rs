@@ -27,6 +27,9 @@ pub(super) mod consensus_columns {
     pub const ALL: [&str; 4] = [META, PENDING, COMMITTED, COMMITTED_IDS];
 }
 
+/// Ledger certificates: height (8, BE) → borsh(LedgerCertificate).
+pub(super) const CERTIFICATES: &str = "ledger_certificates";
+
 /// Why the database failed.
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -89,7 +92,7 @@ impl Database {
             family.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(name, family)
         };
-        let names = Column::ALL.iter().map(|c| c.name()).chain(consensus_columns::ALL);
+        let names = Column::ALL.iter().map(|c| c.name()).chain(consensus_columns::ALL).chain([CERTIFICATES]);
         let descriptors: Vec<ColumnFamilyDescriptor> = names.map(family).collect();
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|error| {
             let detail = error.to_string();
