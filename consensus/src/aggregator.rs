@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use keel_crypto::PublicKey;
 
 use crate::quorum_cert::QuorumCert;
+use crate::snapshot::{TimeoutsSeen, VotesSeen};
 use crate::timeout::{Timeout, TimeoutCert};
 use crate::types::{BlockId, Round, VotingPower};
 use crate::validators::ValidatorSet;
@@ -52,6 +53,21 @@ impl VoteAggregator {
     /// Forgets rounds below `round`.
     pub fn prune_below(&mut self, round: Round) {
         self.rounds = self.rounds.split_off(&round);
+    }
+
+    /// The votes held, by round then block.
+    pub fn seen(&self) -> Vec<VotesSeen> {
+        self.rounds
+            .iter()
+            .flat_map(|(round, votes)| {
+                votes.by_block.iter().map(|(block_id, (power, voters))| VotesSeen {
+                    round: *round,
+                    block_id: *block_id,
+                    power: *power,
+                    voters: voters.keys().copied().collect(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -104,6 +120,18 @@ impl TimeoutAggregator {
     /// Forgets rounds below `round`.
     pub fn prune_below(&mut self, round: Round) {
         self.rounds = self.rounds.split_off(&round);
+    }
+
+    /// The timeouts held, by round.
+    pub fn seen(&self) -> Vec<TimeoutsSeen> {
+        self.rounds
+            .iter()
+            .map(|(round, timeouts)| TimeoutsSeen {
+                round: *round,
+                power: timeouts.power,
+                signers: timeouts.by_signer.keys().copied().collect(),
+            })
+            .collect()
     }
 }
 

@@ -94,6 +94,14 @@ pub struct MempoolSection {
 pub struct RpcSection {
     /// Address the JSON-RPC server binds. Default: "127.0.0.1:8545".
     pub listen_address: SocketAddr,
+    /// Requests (HTTP requests and WebSocket messages) one client IP may send per second,
+    /// sustained. Default 2000.
+    pub requests_per_second_per_client: u32,
+    /// Requests one client IP may send in a burst above the sustained rate. Default 4000.
+    pub request_burst_per_client: u32,
+    /// Requests (and open WebSocket connections) one client IP may have in flight at once.
+    /// Default 64.
+    pub concurrent_requests_per_client: u32,
 }
 
 /// `[log]`
@@ -134,7 +142,12 @@ impl Default for P2pSection {
 
 impl Default for RpcSection {
     fn default() -> Self {
-        RpcSection { listen_address: "127.0.0.1:8545".parse().expect("a literal socket address") }
+        RpcSection {
+            listen_address: "127.0.0.1:8545".parse().expect("a literal socket address"),
+            requests_per_second_per_client: 2_000,
+            request_burst_per_client: 4_000,
+            concurrent_requests_per_client: 64,
+        }
     }
 }
 
@@ -172,6 +185,15 @@ impl NodeConfig {
         }
         if self.p2p.reconnect_backoff_ms_max == 0 {
             return invalid("p2p.reconnect_backoff_ms_max", "must be at least 1".to_owned());
+        }
+        for (field, value) in [
+            ("rpc.requests_per_second_per_client", self.rpc.requests_per_second_per_client),
+            ("rpc.request_burst_per_client", self.rpc.request_burst_per_client),
+            ("rpc.concurrent_requests_per_client", self.rpc.concurrent_requests_per_client),
+        ] {
+            if value == 0 {
+                return invalid(field, "must be at least 1".to_owned());
+            }
         }
         if self.filter_is_empty() {
             return invalid("log.filter", "must not be empty".to_owned());
@@ -213,6 +235,12 @@ opaque_transactions = {opaque}
 [rpc]
 # Address the JSON-RPC server binds (host:port). Keep it on loopback unless a proxy guards it.
 listen_address = "{rpc_listen}"
+# Per client IP: sustained requests per second (HTTP requests and WebSocket messages), the burst
+# above it, and requests or WebSocket connections in flight at once. Excess calls get HTTP 429
+# with JSON-RPC error -32029.
+requests_per_second_per_client = {rate}
+request_burst_per_client = {burst}
+concurrent_requests_per_client = {concurrency}
 
 [log]
 # "text" or "json" (overridden by --log-format).
@@ -228,6 +256,9 @@ filter = {filter}
             empty_delay = self.consensus.empty_block_delay_ms,
             opaque = self.mempool.opaque_transactions,
             rpc_listen = self.rpc.listen_address,
+            rate = self.rpc.requests_per_second_per_client,
+            burst = self.rpc.request_burst_per_client,
+            concurrency = self.rpc.concurrent_requests_per_client,
             format = match self.log.format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",

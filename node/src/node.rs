@@ -235,7 +235,12 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     let rpc_listener = runtime
         .block_on(tokio::net::TcpListener::bind(rpc_address))
         .with_context(|| format!("binding the RPC listener on {rpc_address}"))?;
-    runtime.spawn(crate::rpc::server::serve(rpc_listener, context, metrics.clone()));
+    let limits = crate::rpc::limits::LimitSettings {
+        rate: config.rpc.requests_per_second_per_client,
+        burst: config.rpc.request_burst_per_client,
+        concurrency: config.rpc.concurrent_requests_per_client,
+    };
+    runtime.spawn(crate::rpc::server::serve(rpc_listener, context, metrics.clone(), limits));
     runtime.spawn(peer_gauge(p2p.clone(), metrics.clone()));
     info!(p2p = %config.p2p.listen_address, rpc = %rpc_address, "listening");
 
@@ -283,6 +288,7 @@ fn initial_status(ledger: &RwLock<Ledger<RocksKv>>) -> ChainStatus {
         high_qc_round: 0,
         high_tc_round: None,
         evidence: 0,
+        syncing: false,
     }
 }
 

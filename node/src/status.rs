@@ -25,28 +25,41 @@ pub struct ChainStatus {
     pub high_tc_round: Option<u64>,
     /// Equivocations seen (each kept as evidence).
     pub evidence: u64,
+    /// Whether peers propose blocks well above this node's committed height (it is catching up).
+    pub syncing: bool,
 }
 
-/// The shared snapshot plus when the committed height last moved.
+/// The shared snapshot plus when the committed height last moved, and a channel announcing each
+/// new committed height (for WebSocket subscribers).
 #[derive(Debug)]
 pub struct StatusBoard {
     status: RwLock<(ChainStatus, Instant)>,
+    heights: tokio::sync::watch::Sender<u64>,
 }
 
 impl StatusBoard {
     /// A board starting at `status`.
     pub fn new(status: ChainStatus) -> Self {
-        StatusBoard { status: RwLock::new((status, Instant::now())) }
+        let heights = tokio::sync::watch::Sender::new(status.committed_height);
+        StatusBoard { status: RwLock::new((status, Instant::now())), heights }
     }
 
     /// Replaces the snapshot; the progress clock restarts when the height moved.
     pub fn update(&self, status: ChainStatus) {
         let mut guard = self.status.write().unwrap_or_else(|p| p.into_inner());
         let progressed = status.committed_height != guard.0.committed_height;
+        let height = status.committed_height;
         guard.0 = status;
         if progressed {
             guard.1 = Instant::now();
+            drop(guard);
+            self.heights.send_replace(height);
         }
+    }
+
+    /// A receiver that sees the committed (and executed) height each time it moves.
+    pub fn watch_heights(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.heights.subscribe()
     }
 
     /// The latest snapshot.

@@ -28,6 +28,7 @@ use crate::quorum_cert::QuorumCert;
 use crate::recovery::{genesis_qc, RecoveryData};
 use crate::safety::{SafetyRules, SafetyState};
 use crate::signing::SignatureScheme;
+use crate::snapshot::ConsensusSnapshot;
 use crate::sync::SyncState;
 use crate::timeout::TimeoutCert;
 use crate::types::{BlockId, Height, Round, Time};
@@ -197,6 +198,26 @@ impl Core {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the core knows right now: round, leader, timer, locks, certificates and the votes
+    /// and timeouts it holds.
+    pub fn snapshot(&self) -> ConsensusSnapshot {
+        let safety = self.safety.state();
+        let high_qc = self.tree.high_qc();
+        ConsensusSnapshot {
+            round: self.round(),
+            leader: self.leader(self.round()),
+            round_deadline: self.pacemaker.deadline(),
+            round_timeout_ms: self.pacemaker.round_timeout_ms(),
+            last_voted_round: safety.last_voted_round,
+            locked_round: safety.locked_round,
+            high_qc: (high_qc.round, high_qc.block_id),
+            high_tc_round: self.high_tc.as_ref().map(|tc| tc.round),
+            committed: (self.committed_height(), self.committed_block_id()),
+            votes: self.votes.seen(),
+            timeouts: self.timeouts.seen(),
+        }
     }
 
     fn on_start(&mut self) {

@@ -211,3 +211,33 @@ fn a_timeout_that_completes_a_tc_leaves_the_timer_on_the_new_round() {
         .collect();
     assert_eq!(timers.last(), Some(&Round(3)), "{timers:?}");
 }
+
+#[test]
+fn a_snapshot_shows_round_leader_timer_and_who_sent_votes_and_timeouts() {
+    let fx = Fixture::new(4);
+    let mut core = core(&fx);
+    core.handle(Time(0), Event::Start);
+    let start = core.snapshot();
+    assert_eq!((start.round, start.leader), (Round(1), fx.key(1)));
+    assert_eq!(start.round_deadline, Time(fx.config.round_timeout_ms));
+    assert!(start.votes.is_empty() && start.timeouts.is_empty());
+
+    // Validator 3 leads round 3, so it collects the votes for round 2's block.
+    let round1 = fx.child_of_genesis(Round(1));
+    let round2 = fx.block(fx.full_qc(&round1), Round(2), None);
+    core.handle(Time(5), Event::Message { from: fx.key(1), message: Message::Proposal(fx.proposal(round1)) });
+    core.handle(Time(6), Event::Message { from: fx.key(2), message: Message::Proposal(fx.proposal(round2.clone())) });
+    core.handle(Time(7), Event::Message { from: fx.key(0), message: Message::Vote(fx.vote(0, &round2)) });
+    core.handle(Time(8), Event::Message { from: fx.key(2), message: Message::Timeout(fx.timeout(2, Round(2))) });
+    let snapshot = core.snapshot();
+    assert_eq!(snapshot.round, Round(2));
+    let votes: Vec<_> = snapshot.votes.iter().filter(|v| v.round == Round(2)).collect();
+    assert_eq!(votes.len(), 1, "{snapshot:?}");
+    assert_eq!(votes[0].block_id, round2.id());
+    assert!(votes[0].voters.contains(&fx.key(0)), "{snapshot:?}");
+    let timeouts: Vec<_> = snapshot.timeouts.iter().filter(|t| t.round == Round(2)).collect();
+    assert_eq!(timeouts.len(), 1, "{snapshot:?}");
+    assert_eq!(timeouts[0].signers, vec![fx.key(2)]);
+    assert_eq!(snapshot.high_qc.0, Round(1));
+    assert_eq!(snapshot.locked_round, Round(1), "the 2-chain lock is the highest QC seen");
+}

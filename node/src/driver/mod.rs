@@ -75,8 +75,19 @@ pub enum DriverInput {
         /// The signature.
         signature: keel_ledger::LedgerSignature,
     },
+    /// An RPC asks what consensus is doing (`keel_consensusState`).
+    ConsensusState(tokio::sync::oneshot::Sender<ConsensusView>),
     /// Stop after the current step.
     Shutdown,
+}
+
+/// The core's snapshot with the driver's view of its timer.
+#[derive(Debug, Clone)]
+pub struct ConsensusView {
+    /// The core's state.
+    pub snapshot: keel_consensus::ConsensusSnapshot,
+    /// Milliseconds until the current round times out (0 if overdue).
+    pub ms_until_timeout: u64,
 }
 
 /// Where frames go; the P2P transport in the node, a recorder in tests.
@@ -207,6 +218,11 @@ impl<O: Outbox> Driver<O> {
                 Some(DriverInput::Peer { from, message }) => self.on_message(from, message)?,
                 Some(DriverInput::Records { from, response }) => self.on_records(&from, response.records)?,
                 Some(DriverInput::LedgerSignature { info, signature }) => self.on_ledger_signature(info, signature)?,
+                Some(DriverInput::ConsensusState(reply)) => {
+                    let snapshot = self.core.snapshot();
+                    let ms_until_timeout = snapshot.round_deadline.as_ms().saturating_sub(self.now().as_ms());
+                    let _ = reply.send(ConsensusView { snapshot, ms_until_timeout });
+                }
                 Some(DriverInput::TransactionsAdded) => {
                     if let Some(wait) = &mut self.payload_wait {
                         wait.due = Instant::now();
@@ -390,6 +406,8 @@ impl<O: Outbox> Driver<O> {
             high_qc_round: self.core.high_qc().round.get(),
             high_tc_round: self.core.high_tc().map(|tc| tc.round.get()),
             evidence: self.evidence_seen,
+            // Catching up by committed blocks, or fetching a proposal's missing ancestors.
+            syncing: !self.catch_up.may_request(Instant::now()) || self.core.sync_blocks_held() > 0,
         };
         self.metrics.round.set(i64::try_from(status.round).unwrap_or(i64::MAX));
         self.metrics.committed_height.set(i64::try_from(status.committed_height).unwrap_or(i64::MAX));

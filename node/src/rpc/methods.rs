@@ -16,22 +16,16 @@ use crate::p2p::P2p;
 use crate::status::StatusBoard;
 use crate::storage::{CertificateStore, CommittedRecord, ConsensusStore, RocksKv};
 
-/// Application error codes (the JSON-RPC range reserved for implementations).
-pub mod app_code {
-    /// The transaction fails a stateless check (`data.reason` names which).
-    pub const TRANSACTION_INVALID: i64 = -32010;
-    /// The mempool refused it (nonce, balance, replacement, full).
-    pub const TRANSACTION_REFUSED: i64 = -32011;
-    /// The requested height or block is not (or no longer) stored.
-    pub const NOT_FOUND: i64 = -32020;
-    /// A proof was asked for at a height this node holds no ledger certificate for.
-    pub const NOT_CERTIFIED: i64 = -32021;
-}
+pub use super::errors as app_code;
 
 /// Default wait of `keel_sendTransaction` with `wait: "committed"`, in milliseconds.
 pub const WAIT_MS_DEFAULT: u64 = 30_000;
 /// Longest wait a client may ask for.
 pub const WAIT_MS_MAX: u64 = 120_000;
+/// Longest wait for the consensus thread's snapshot.
+const CONSENSUS_STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The OpenRPC description of this API, served by `rpc.discover`.
+pub const OPENRPC_DOCUMENT: &str = include_str!("../../../docs/openrpc.json");
 /// How often a waiting call looks for the commit.
 const WAIT_POLL_MS: u64 = 50;
 
@@ -84,13 +78,14 @@ impl RpcContext {
             "high_qc_round": status.high_qc_round,
             "high_tc_round": status.high_tc_round,
             "evidence": status.evidence,
+            "syncing": status.syncing,
             "peers": self.p2p.connected_peers().len(),
             "ms_since_progress": self.status.ms_since_progress(),
         })
     }
 
     /// Where `hash` stands: committed (with its location and receipt), pending, or unknown.
-    fn transaction_status(&self, hash: &Hash) -> Result<Value, RpcError> {
+    pub(super) fn transaction_status(&self, hash: &Hash) -> Result<Value, RpcError> {
         let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
         if let Some(location) = ledger.tx_location(hash).map_err(internal)? {
             let receipts = ledger.receipts(location.height).map_err(internal)?;
@@ -140,8 +135,13 @@ impl RpcContext {
         if params.timeout_ms > WAIT_MS_MAX {
             return Err(RpcError::invalid_params(format!("timeout_ms is at most {WAIT_MS_MAX}")));
         }
-        let bytes = hex::decode(params.transaction.trim_start_matches("0x"))
-            .map_err(|e| RpcError::invalid_params(format!("transaction is not hex: {e}")))?;
+        let bytes = hex::decode(params.transaction.trim_start_matches("0x")).map_err(|e| {
+            RpcError::with_data(
+                code::INVALID_PARAMS,
+                format!("transaction is not hex: {e}"),
+                json!({ "reason": "MalformedHex" }),
+            )
+        })?;
         let hash = keel_ledger::tx_hash(&bytes);
         let (_, result) = self.mempool.admit(std::slice::from_ref(&bytes)).remove(0);
         match result {
@@ -153,13 +153,7 @@ impl RpcContext {
                     let _ = self.driver.try_send(DriverInput::TransactionsAdded);
                 }
             }
-            Err(AdmissionError::Invalid(reason)) => {
-                return Err(RpcError::with_data(
-                    app_code::TRANSACTION_INVALID,
-                    format!("transaction rejected: {reason:?}"),
-                    json!({ "hash": hash.to_string(), "reason": format!("{reason:?}"), "code": reason as u16 }),
-                ))
-            }
+            Err(AdmissionError::Invalid(reason)) => return Err(app_code::invalid_transaction(&hash, reason)),
             Err(AdmissionError::Pool(error)) => {
                 // Idempotent: a transaction that already committed fails the pool's nonce check;
                 // it is reported as committed, never as a stale nonce. (Looking it up only here
@@ -168,11 +162,7 @@ impl RpcContext {
                 if now["status"] == "committed" {
                     return Ok(now);
                 }
-                return Err(RpcError::with_data(
-                    app_code::TRANSACTION_REFUSED,
-                    error.to_string(),
-                    json!({ "hash": hash.to_string() }),
-                ));
+                return Err(app_code::refused_transaction(&hash, &error));
             }
             Err(AdmissionError::State(error)) => return Err(internal(error)),
         }
@@ -267,6 +257,12 @@ impl RpcContext {
         }))
     }
 
+    /// The header at `height` (for subscriptions).
+    pub(super) fn header_at(&self, height: u64) -> Result<Value, RpcError> {
+        let record = self.committed_record(Some(height), None)?;
+        self.header_of(&record)
+    }
+
     fn block_header(&self, params: Option<Value>) -> Result<Value, RpcError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -357,6 +353,59 @@ impl RpcContext {
     }
 }
 
+impl RpcContext {
+    /// Why the chain is or is not moving: asks the consensus thread for its snapshot.
+    async fn consensus_state(&self) -> Result<Value, RpcError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let mut request = DriverInput::ConsensusState(reply);
+        let deadline = std::time::Instant::now() + CONSENSUS_STATE_WAIT;
+        loop {
+            match self.driver.try_send(request) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    request = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(_) => return Err(internal("the consensus thread is busy or stopped")),
+            }
+        }
+        let view = tokio::time::timeout(CONSENSUS_STATE_WAIT, answer)
+            .await
+            .map_err(|_| internal("the consensus thread did not answer in time"))?
+            .map_err(|_| internal("the consensus thread stopped"))?;
+        let snapshot = view.snapshot;
+        let connected: std::collections::BTreeSet<PublicKey> = self.p2p.connected_peers().into_iter().collect();
+        let others = self.genesis.validators().iter().map(|v| v.public_key).filter(|key| *key != self.node_key);
+        let (connected, missing): (Vec<PublicKey>, Vec<PublicKey>) = others.partition(|key| connected.contains(key));
+        let keys = |keys: &[PublicKey]| keys.iter().map(ToString::to_string).collect::<Vec<_>>();
+        Ok(json!({
+            "round": snapshot.round.get(),
+            "leader": snapshot.leader.to_string(),
+            "ms_until_timeout": view.ms_until_timeout,
+            "round_timeout_ms": snapshot.round_timeout_ms,
+            "last_voted_round": snapshot.last_voted_round.get(),
+            "locked_round": snapshot.locked_round.get(),
+            "high_qc": { "round": snapshot.high_qc.0.get(), "block_id": snapshot.high_qc.1 .0.to_string() },
+            "high_tc": snapshot.high_tc_round.map(|round| json!({ "round": round.get() })),
+            "votes": snapshot.votes.iter().map(|v| json!({
+                "round": v.round.get(),
+                "block_id": v.block_id.0.to_string(),
+                "power": v.power.get(),
+                "voters": keys(&v.voters),
+            })).collect::<Vec<_>>(),
+            "timeouts": snapshot.timeouts.iter().map(|t| json!({
+                "round": t.round.get(),
+                "power": t.power.get(),
+                "signers": keys(&t.signers),
+            })).collect::<Vec<_>>(),
+            "last_commit": { "height": snapshot.committed.0.get(), "block_id": snapshot.committed.1 .0.to_string() },
+            "ms_since_progress": self.status.ms_since_progress(),
+            "validators_connected": keys(&connected),
+            "validators_missing": keys(&missing),
+        }))
+    }
+}
+
 impl Handler for RpcContext {
     async fn call(&self, method: &str, params: Option<Value>) -> Result<Value, RpcError> {
         let started = std::time::Instant::now();
@@ -387,6 +436,15 @@ impl RpcContext {
             "keel_getBlockHeader" => self.block_header(params),
             "keel_getAccount" => self.account(params),
             "keel_getBlock" => self.block(params),
+            "keel_consensusState" => {
+                if let Err(error) = parse_params::<serde_json::Map<String, Value>>(params, &[]) {
+                    return (true, Err(error));
+                }
+                return (true, self.consensus_state().await);
+            }
+            "keel_subscribe" | "keel_unsubscribe" => Err(super::ws::websocket_only(method)),
+            "rpc.discover" => parse_params::<serde_json::Map<String, Value>>(params, &[])
+                .and_then(|_| serde_json::from_str(OPENRPC_DOCUMENT).map_err(internal)),
             other => {
                 return (false, Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))))
             }
