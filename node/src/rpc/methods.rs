@@ -59,6 +59,14 @@ pub struct RpcContext {
     pub driver: std::sync::mpsc::SyncSender<DriverInput>,
 }
 
+/// For methods without parameters: absent, `[]` or `{}`; anything else is -32602.
+fn no_params(params: Option<Value>) -> Result<(), RpcError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nothing {}
+    parse_params::<Nothing>(params, &[]).map(|_| ())
+}
+
 fn internal(error: impl std::fmt::Display) -> RpcError {
     RpcError::new(code::INTERNAL_ERROR, format!("internal error: {error}"))
 }
@@ -424,27 +432,22 @@ impl RpcContext {
     /// Runs `method`; also says whether the method exists.
     async fn dispatch(&self, method: &str, params: Option<Value>) -> (bool, Result<Value, RpcError>) {
         let result = match method {
-            "keel_status" => parse_params::<serde_json::Map<String, Value>>(params, &[]).map(|_| self.status()),
+            "keel_status" => no_params(params).map(|_| self.status()),
             "keel_sendTransaction" => return (true, self.send_transaction(params).await),
             "keel_getTransaction" => self.get_transaction(params),
-            "keel_getValidators" => {
-                parse_params::<serde_json::Map<String, Value>>(params, &[]).map(|_| self.validators())
-            }
-            "keel_getGenesis" => {
-                parse_params::<serde_json::Map<String, Value>>(params, &[]).and_then(|_| self.genesis_document())
-            }
+            "keel_getValidators" => no_params(params).map(|_| self.validators()),
+            "keel_getGenesis" => no_params(params).and_then(|_| self.genesis_document()),
             "keel_getBlockHeader" => self.block_header(params),
             "keel_getAccount" => self.account(params),
             "keel_getBlock" => self.block(params),
             "keel_consensusState" => {
-                if let Err(error) = parse_params::<serde_json::Map<String, Value>>(params, &[]) {
+                if let Err(error) = no_params(params) {
                     return (true, Err(error));
                 }
                 return (true, self.consensus_state().await);
             }
             "keel_subscribe" | "keel_unsubscribe" => Err(super::ws::websocket_only(method)),
-            "rpc.discover" => parse_params::<serde_json::Map<String, Value>>(params, &[])
-                .and_then(|_| serde_json::from_str(OPENRPC_DOCUMENT).map_err(internal)),
+            "rpc.discover" => no_params(params).and_then(|_| serde_json::from_str(OPENRPC_DOCUMENT).map_err(internal)),
             other => {
                 return (false, Err(RpcError::new(code::METHOD_NOT_FOUND, format!("method {other:?} does not exist"))))
             }

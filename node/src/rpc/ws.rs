@@ -105,7 +105,8 @@ impl Connection {
             *next += 1;
             format!("0x{:x}", *next)
         };
-        let sink = Sink { id: id.clone(), outbound: self.outbound.clone(), lagged: self.lagged.clone() };
+        let sink =
+            Sink { id: id.clone(), outbound: self.outbound.clone(), lagged: self.lagged.clone(), stall_max: STALL_MAX };
         let context = self.context.clone();
         let task = match params.kind.as_str() {
             "newHeads" => {
@@ -146,6 +147,7 @@ struct Sink {
     id: String,
     outbound: mpsc::Sender<String>,
     lagged: mpsc::Sender<String>,
+    stall_max: Duration,
 }
 
 impl Sink {
@@ -158,7 +160,7 @@ impl Sink {
             "params": { "subscription": self.id, "result": result },
         })
         .to_string();
-        match self.outbound.send_timeout(message, STALL_MAX).await {
+        match self.outbound.send_timeout(message, self.stall_max).await {
             Ok(()) => true,
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 let _ = self.lagged.try_send(self.id.clone());
@@ -276,4 +278,27 @@ async fn send(socket: &mut WebSocket, text: String) -> bool {
 /// The answer to a subscription method called over HTTP.
 pub fn websocket_only(method: &str) -> RpcError {
     RpcError::new(code::METHOD_NOT_FOUND, format!("{method} is available over WebSocket only (GET /ws)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subscriber_that_stops_reading_is_reported_as_lagged_not_dropped_silently() {
+        let (outbound, mut queued) = mpsc::channel(2);
+        let (lagged, mut lagging) = mpsc::channel(4);
+        let sink = Sink { id: "0x1".into(), outbound, lagged, stall_max: Duration::from_millis(50) };
+        assert!(sink.notify(json!(1)).await);
+        assert!(sink.notify(json!(2)).await);
+        // The queue is full and nobody drains it: the subscription ends and says why.
+        assert!(!sink.notify(json!(3)).await);
+        assert_eq!(lagging.try_recv().ok(), Some("0x1".to_owned()));
+        let first: Value = serde_json::from_str(&queued.recv().await.unwrap()).unwrap();
+        assert_eq!(first["method"], "keel_subscription");
+        assert_eq!(first["params"], json!({ "subscription": "0x1", "result": 1 }));
+        // A reader that keeps up is never reported.
+        assert!(sink.notify(json!(4)).await);
+        assert!(lagging.try_recv().is_err());
+    }
 }
