@@ -31,11 +31,26 @@ impl PublicKey {
     pub const LEN: usize = 32;
 
     /// Parses a compressed point, refusing invalid and small-order ("weak") keys.
+    ///
+    /// Decompressing a point costs a field exponentiation (about a fifth of a signature check),
+    /// and the same senders and validators come back again and again, so each thread remembers
+    /// the keys it parsed recently. The cache only memoises this pure function: the answer for
+    /// given bytes is the same with or without it.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
+        if let Some(key) = PARSED_KEYS.with(|cache| cache.borrow().get(bytes).copied()) {
+            return Ok(PublicKey(key));
+        }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
         if key.is_weak() {
             return Err(CryptoError::InvalidPublicKey);
         }
+        PARSED_KEYS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= PARSED_KEYS_MAX {
+                cache.clear();
+            }
+            cache.insert(*bytes, key);
+        });
         Ok(PublicKey(key))
     }
 
@@ -123,6 +138,14 @@ impl BorshDeserialize for PublicKey {
         let bytes = <[u8; 32]>::deserialize_reader(reader)?;
         Self::from_bytes(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
+}
+
+/// Valid keys each thread remembers (about 200 bytes each); the cache starts over when full.
+const PARSED_KEYS_MAX: usize = 8192;
+
+thread_local! {
+    static PARSED_KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// An ed25519 signature: 64 bytes, `R ‖ s`.
@@ -271,5 +294,28 @@ impl Clone for Keypair {
 impl fmt::Debug for Keypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keypair").field("public", &self.public).field("secret", &"<redacted>").finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_is_the_same_the_first_time_and_from_the_cache() {
+        let keypair = Keypair::from_secret_bytes(&[9; 32]);
+        let bytes = *keypair.public().as_bytes();
+        let first = PublicKey::from_bytes(&bytes).unwrap();
+        let second = PublicKey::from_bytes(&bytes).unwrap();
+        assert_eq!(first, second);
+        let message = b"cached";
+        let signature = keypair.sign(SigningDomain::Vote, message);
+        assert!(second.verify(SigningDomain::Vote, message, &signature).is_ok());
+        // The identity point is small-order: refused every time, never cached.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for _ in 0..2 {
+            assert!(matches!(PublicKey::from_bytes(&identity), Err(CryptoError::InvalidPublicKey)));
+        }
     }
 }

@@ -218,6 +218,28 @@ fn every_method_and_error_case_answers_as_documented() {
     // A gap keeps nonce 5 pending, so a same-fee replacement of it is refused.
     assert_eq!(result(send(transfer_tx(&alice, &chain_id, 5, 10, &bob, 1)))["status"], "pending");
     assert_eq!(error_code(&send(transfer_tx(&alice, &chain_id, 5, 10, &bob, 2))), -32017, "underpriced replacement");
+    // In a batch the transactions are admitted together, but only those of calls that run:
+    // a call with bad parameters or a malformed request admits nothing.
+    let good = transfer_tx(&alice, &chain_id, 1, 10, &bob, 1);
+    let bad_params = transfer_tx(&alice, &chain_id, 2, 10, &bob, 1);
+    let bad_request = transfer_tx(&alice, &chain_id, 2, 10, &bob, 2);
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "keel_sendTransaction", "params": [good] },
+        { "jsonrpc": "2.0", "id": 2, "method": "keel_sendTransaction", "params": { "transaction": bad_params, "timeout_ms": 999_999_999 } },
+        { "jsonrpc": "1.0", "id": 3, "method": "keel_sendTransaction", "params": [bad_request] },
+        { "jsonrpc": "2.0", "id": 4, "method": "keel_sendTransaction", "params": [good] },
+    ]);
+    let (_, answers) = common::http(rpc, "POST", "/", &batch.to_string()).unwrap();
+    let answers: Value = serde_json::from_str(&answers).unwrap();
+    assert!(answers[0]["result"]["status"] == "pending" || answers[0]["result"]["status"] == "committed", "{answers}");
+    assert_eq!(error_code(&answers[1]), -32602, "{answers}");
+    assert_eq!(error_code(&answers[2]), -32600, "{answers}");
+    assert_eq!(answers[3]["result"]["hash"], answers[0]["result"]["hash"], "the same transaction twice: {answers}");
+    for tx in [bad_params, bad_request] {
+        let hash = keel_ledger::tx_hash(&hex::decode(tx).unwrap()).to_string();
+        assert_eq!(result(call("keel_getTransaction", json!([hash])))["status"], "unknown");
+    }
+
     // Subscriptions need a WebSocket.
     assert_eq!(error_code(&call("keel_subscribe", json!(["newHeads"]))), -32601);
 }

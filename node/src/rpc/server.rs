@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use super::errors;
 use super::jsonrpc::{handle_body, BatchLimits};
 use super::limits::{ClientLimits, LimitSettings, Refusal};
-use super::methods::RpcContext;
+use super::methods::{RequestHandler, RpcContext};
 use crate::metrics::NodeMetrics;
 
 /// Largest request body, in bytes (larger ones get 413).
@@ -80,7 +80,8 @@ async fn json_rpc(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         Ok(permit) => permit,
         Err(refusal) => return refused(refusal),
     };
-    let answer = handle_body(state.context.as_ref(), &body, BatchLimits { batch_len_max: BATCH_LEN_MAX }).await;
+    let handler = RequestHandler { context: state.context.as_ref(), preadmitted: state.context.preadmit(&body) };
+    let answer = handle_body(&handler, &body, BatchLimits { batch_len_max: BATCH_LEN_MAX }).await;
     match answer {
         Some(value) => ([(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),

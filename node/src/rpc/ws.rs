@@ -8,7 +8,8 @@
 //! - `keel_unsubscribe(id)`.
 //!
 //! Notifications are `{"jsonrpc":"2.0","method":"keel_subscription","params":{"subscription":
-//! id,"result":…}}`. Calls on one connection are answered in order.
+//! id,"result":…}}`. Calls on one connection are answered in order; notifications keep flowing
+//! while a call waits (for example for a commit).
 //!
 //! Slow readers: each connection has a bounded outbound queue. A subscription that cannot queue
 //! a notification for [`STALL_MAX`] (the client is not reading) ends the connection: the client
@@ -261,7 +262,22 @@ pub async fn serve(
                     }
                     continue;
                 }
-                if let Some(answer) = handle_body(&connection, &body, limits).await {
+                // A long call (a wait for a commit) must not hold back notifications, or the
+                // client would be dropped as too slow for the server's own delay.
+                let call = handle_body(&connection, &body, limits);
+                tokio::pin!(call);
+                let answer = loop {
+                    tokio::select! {
+                        biased;
+                        answer = &mut call => break answer,
+                        Some(message) = queued.recv() => {
+                            if !send(&mut socket, message).await {
+                                return;
+                            }
+                        }
+                    }
+                };
+                if let Some(answer) = answer {
                     if !send(&mut socket, answer.to_string()).await {
                         return;
                     }
