@@ -3,6 +3,7 @@
 //! validator has two instances sharing one key, each on one side of the network.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use keel_consensus::{Block, BlockId, Core, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
 
@@ -29,7 +30,7 @@ pub struct Stored {
     /// The safety state last persisted.
     pub safety: SafetyState,
     /// The last committed block.
-    pub root: Block,
+    pub root: Arc<Block>,
     /// Its id.
     pub root_id: BlockId,
     /// A QC certifying it.
@@ -37,7 +38,9 @@ pub struct Stored {
     /// Uncommitted blocks stored.
     pub blocks: BTreeMap<BlockId, Block>,
     /// Committed blocks, kept to serve peers that fall behind (as the node does from RocksDB).
-    pub committed: BTreeMap<BlockId, Block>,
+    /// Shared with every other instance that committed the same block (see
+    /// `Simulation::on_commit`): a 100-validator run would otherwise hold 100 copies of the chain.
+    pub committed: BTreeMap<BlockId, Arc<Block>>,
     /// The highest QC persisted.
     pub high_qc: Option<QuorumCert>,
     /// The highest TC persisted.
@@ -49,7 +52,7 @@ impl Stored {
     pub fn genesis(recovery: &RecoveryData) -> Self {
         Stored {
             safety: SafetyState::default(),
-            root: recovery.root.clone(),
+            root: Arc::new(recovery.root.clone()),
             root_id: recovery.root.id(),
             root_qc: recovery.root_qc.clone(),
             blocks: BTreeMap::new(),
@@ -63,7 +66,7 @@ impl Stored {
     pub fn recovery(&self) -> RecoveryData {
         RecoveryData {
             safety: self.safety.clone(),
-            root: self.root.clone(),
+            root: Block::clone(&self.root),
             root_qc: self.root_qc.clone(),
             blocks: self.blocks.values().cloned().collect(),
             high_qc: self.high_qc.clone(),
@@ -76,11 +79,11 @@ impl Stored {
         if self.root_id == *id {
             return Some(&self.root);
         }
-        self.blocks.get(id).or_else(|| self.committed.get(id))
+        self.blocks.get(id).or_else(|| self.committed.get(id).map(Arc::as_ref))
     }
 
     /// Records blocks that committed (with their ids), moving them out of the uncommitted set.
-    pub fn on_commit(&mut self, blocks: &[(BlockId, Block)], root_qc: QuorumCert) {
+    pub fn on_commit(&mut self, blocks: &[(BlockId, Arc<Block>)], root_qc: QuorumCert) {
         let (last_id, last) = blocks.last().expect("a commit has blocks").clone();
         let old_root = std::mem::replace(&mut self.root, last);
         let old_root_id = std::mem::replace(&mut self.root_id, last_id);

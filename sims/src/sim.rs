@@ -193,6 +193,8 @@ pub struct Simulation {
     trace: Trace,
     counters: Counters,
     proposed_at: BTreeMap<BlockId, VirtualMs>,
+    /// One copy of each committed block, shared by every instance's storage.
+    committed_blocks: BTreeMap<BlockId, Arc<Block>>,
     now: VirtualMs,
 }
 
@@ -281,6 +283,7 @@ impl Simulation {
             auditor: Auditor::default(),
             counters: Counters::default(),
             proposed_at: BTreeMap::new(),
+            committed_blocks: BTreeMap::new(),
             now: 0,
         }
     }
@@ -547,7 +550,13 @@ impl Simulation {
 
     fn on_commit(&mut self, instance: usize, blocks: Vec<Block>, root_qc: keel_consensus::QuorumCert) {
         let (validator, honest) = (self.instances[instance].validator, self.instances[instance].honest);
-        let blocks: Vec<(BlockId, Block)> = blocks.into_iter().map(|block| (block.id(), block)).collect();
+        let blocks: Vec<(BlockId, Arc<Block>)> = blocks
+            .into_iter()
+            .map(|block| {
+                let id = block.id();
+                (id, self.committed_blocks.entry(id).or_insert_with(|| Arc::new(block)).clone())
+            })
+            .collect();
         if honest {
             let round = self.instances[instance].core.as_ref().map_or(0, |c| c.round().get());
             for (id, block) in &blocks {
