@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,7 +53,7 @@ struct Connection {
     outbound: mpsc::Sender<String>,
     lagged: mpsc::Sender<String>,
     subscriptions: Mutex<BTreeMap<String, JoinHandle<()>>>,
-    next_id: Mutex<u64>,
+    next_id: AtomicU64,
 }
 
 impl Drop for Connection {
@@ -101,11 +102,7 @@ impl Connection {
                 format!("at most {SUBSCRIPTIONS_MAX} subscriptions per connection"),
             ));
         }
-        let id = {
-            let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
-            *next += 1;
-            format!("0x{:x}", *next)
-        };
+        let id = format!("0x{:x}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let sink =
             Sink { id: id.clone(), outbound: self.outbound.clone(), lagged: self.lagged.clone(), stall_max: STALL_MAX };
         let context = self.context.clone();
@@ -225,8 +222,13 @@ pub async fn serve(
     let _permit = permit;
     let (outbound, mut queued) = mpsc::channel::<String>(QUEUE_LEN);
     let (lagged, mut lagging) = mpsc::channel::<String>(SUBSCRIPTIONS_MAX);
-    let connection =
-        Connection { context, outbound, lagged, subscriptions: Mutex::new(BTreeMap::new()), next_id: Mutex::new(0) };
+    let connection = Connection {
+        context,
+        outbound,
+        lagged,
+        subscriptions: Mutex::new(BTreeMap::new()),
+        next_id: AtomicU64::new(0),
+    };
     loop {
         tokio::select! {
             biased;
