@@ -11,6 +11,9 @@
 //! - the state commitment is below the block (`state.height < height`);
 //! - the payload is within `block_txs_max` transactions and `block_payload_bytes_max` bytes.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{tagged_hash, Hash, PublicKey, Signature};
 
@@ -136,6 +139,58 @@ impl Block {
             return Err(VerifyError::StateAhead { state_height: self.state.height, height: self.height });
         }
         self.payload.verify_limits(config)
+    }
+}
+
+/// A block with its id computed once, behind a shared pointer. The core hands blocks to the
+/// tree, to storage and to the application several times each; a sealed block is cloned by
+/// copying a pointer and is never hashed again. It is read-only, so its id cannot go stale.
+/// Reads of the block's fields go through `Deref`; `id()` is the cached id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBlock {
+    id: BlockId,
+    block: Arc<Block>,
+}
+
+impl SealedBlock {
+    /// Seals `block`, computing its id.
+    pub fn seal(block: Block) -> Self {
+        SealedBlock { id: block.id(), block: Arc::new(block) }
+    }
+
+    /// Seals `block` whose id the caller has just computed (checked in debug builds).
+    pub(crate) fn from_parts(id: BlockId, block: Block) -> Self {
+        debug_assert_eq!(id, block.id(), "a sealed block's id is its own");
+        SealedBlock { id, block: Arc::new(block) }
+    }
+
+    /// The block's id.
+    pub fn id(&self) -> BlockId {
+        self.id
+    }
+
+    /// The block itself, shared.
+    pub fn shared(&self) -> &Arc<Block> {
+        &self.block
+    }
+
+    /// The block, copied only when it is shared.
+    pub fn into_block(self) -> Block {
+        Arc::unwrap_or_clone(self.block)
+    }
+}
+
+impl PartialEq<Block> for SealedBlock {
+    fn eq(&self, other: &Block) -> bool {
+        *self.block == *other
+    }
+}
+
+impl Deref for SealedBlock {
+    type Target = Block;
+
+    fn deref(&self) -> &Block {
+        &self.block
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::block::Block;
+use crate::block::{Block, SealedBlock};
 use crate::quorum_cert::QuorumCert;
 use crate::types::{BlockId, Height, Round};
 
@@ -38,7 +38,7 @@ pub struct CommitProof {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// The newly committed blocks, ascending height, consecutive.
-    pub blocks: Vec<Block>,
+    pub blocks: Vec<SealedBlock>,
     /// Why the last of them committed.
     pub proof: CommitProof,
 }
@@ -60,19 +60,20 @@ pub enum Inserted {
 /// The tree of uncommitted blocks above the committed root.
 #[derive(Debug, Clone)]
 pub struct BlockTree {
-    blocks: BTreeMap<BlockId, Block>,
+    blocks: BTreeMap<BlockId, SealedBlock>,
     certified: BTreeMap<BlockId, QuorumCert>,
     root: BlockId,
     root_height: Height,
     root_round: Round,
     high_qc: QuorumCert,
-    committed: VecDeque<(BlockId, Block)>,
+    committed: VecDeque<SealedBlock>,
     committed_blocks_kept: usize,
 }
 
 impl BlockTree {
     /// A tree whose root is the committed block `root`, certified by `root_qc`.
     pub fn new(root: Block, root_qc: QuorumCert, committed_blocks_kept: usize) -> Self {
+        let root = SealedBlock::seal(root);
         let root_id = root.id();
         assert_eq!(root_qc.block_id, root_id, "the root QC certifies the root");
         assert_eq!((root_qc.round, root_qc.height), (root.round, root.height), "the root QC matches the root");
@@ -112,8 +113,8 @@ impl BlockTree {
     }
 
     /// A block in the tree, or one of the recently committed blocks kept for peers.
-    pub fn get(&self, id: &BlockId) -> Option<&Block> {
-        self.blocks.get(id).or_else(|| self.committed.iter().find(|(c, _)| c == id).map(|(_, b)| b))
+    pub fn get(&self, id: &BlockId) -> Option<&SealedBlock> {
+        self.blocks.get(id).or_else(|| self.committed.iter().find(|b| b.id() == *id))
     }
 
     /// Whether `id` is in the tree proper (the root or above).
@@ -128,14 +129,15 @@ impl BlockTree {
         while out.len() < count {
             let Some(block) = self.get(&next) else { break };
             next = block.parent;
-            out.push(block.clone());
+            out.push(Block::clone(block));
         }
         out
     }
 
-    /// Adds `block` (whose id is `id`) when its parent is in the tree, recording the QC it
-    /// carries and applying the commit rule.
-    pub fn insert(&mut self, id: BlockId, block: Block) -> Inserted {
+    /// Adds `block` when its parent is in the tree, recording the QC it carries and applying
+    /// the commit rule.
+    pub fn insert(&mut self, block: SealedBlock) -> Inserted {
+        let id = block.id();
         if self.blocks.contains_key(&id) {
             return Inserted::Known;
         }
@@ -191,17 +193,17 @@ impl BlockTree {
         let mut cursor = new_root;
         while cursor != self.root {
             let block = self.blocks.get(&cursor).expect("every tree block descends from the root");
-            chain.push((cursor, block.clone()));
+            chain.push(block.clone());
             cursor = block.parent;
         }
         chain.reverse();
         for pair in chain.windows(2) {
-            assert_eq!(pair[1].1.parent, pair[0].0, "committed blocks form a chain");
+            assert_eq!(pair[1].parent, pair[0].id(), "committed blocks form a chain");
         }
-        assert_eq!(chain[0].1.height, self.root_height.next(), "commits continue from the committed height");
+        assert_eq!(chain[0].height, self.root_height.next(), "commits continue from the committed height");
         let old_root = self.root;
         let (root_height, root_round) = {
-            let last = &chain.last().expect("a commit has at least one block").1;
+            let last = chain.last().expect("a commit has at least one block");
             (last.height, last.round)
         };
         self.root = new_root;
@@ -209,17 +211,15 @@ impl BlockTree {
         self.root_round = root_round;
         self.keep_committed(old_root, &chain);
         self.prune();
-        Committed { blocks: chain.into_iter().map(|(_, block)| block).collect(), proof }
+        Committed { blocks: chain, proof }
     }
 
     /// Moves the old root and the newly committed blocks (except the new root) to the bounded
     /// committed store.
-    fn keep_committed(&mut self, old_root: BlockId, chain: &[(BlockId, Block)]) {
+    fn keep_committed(&mut self, old_root: BlockId, chain: &[SealedBlock]) {
         let old = self.blocks.get(&old_root).expect("the old root is in the tree").clone();
-        self.committed.push_back((old_root, old));
-        for (id, block) in &chain[..chain.len() - 1] {
-            self.committed.push_back((*id, block.clone()));
-        }
+        self.committed.push_back(old);
+        self.committed.extend(chain[..chain.len() - 1].iter().cloned());
         while self.committed.len() > self.committed_blocks_kept {
             self.committed.pop_front();
         }
@@ -229,7 +229,7 @@ impl BlockTree {
     fn prune(&mut self) {
         let mut by_height: Vec<(Height, BlockId)> = self.blocks.iter().map(|(id, b)| (b.height, *id)).collect();
         by_height.sort();
-        let mut kept: BTreeMap<BlockId, Block> = BTreeMap::new();
+        let mut kept: BTreeMap<BlockId, SealedBlock> = BTreeMap::new();
         let root_block = self.blocks.remove(&self.root).expect("the new root is in the tree");
         kept.insert(self.root, root_block);
         for (height, id) in by_height {

@@ -10,7 +10,7 @@ fn tree(fx: &Fixture) -> BlockTree {
 }
 
 fn insert(tree: &mut BlockTree, block: &Block) -> Vec<Committed> {
-    match tree.insert(block.id(), block.clone()) {
+    match tree.insert(SealedBlock::seal(block.clone())) {
         Inserted::New(commits) => commits,
         other => panic!("expected a new block, got {other:?}"),
     }
@@ -81,7 +81,7 @@ fn forks_off_the_committed_chain_are_pruned() {
     insert(&mut tree, &chain[1]);
     insert(&mut tree, &chain[2]);
     assert!(!tree.contains(&fork.id()), "the fork does not descend from the new root");
-    assert_eq!(tree.insert(fork.id(), fork), Inserted::Stale);
+    assert_eq!(tree.insert(SealedBlock::seal(fork)), Inserted::Stale);
 }
 
 #[test]
@@ -89,16 +89,16 @@ fn missing_parents_known_blocks_and_stale_blocks_are_told_apart() {
     let fx = Fixture::new(4);
     let chain = fx.chain(4);
     let mut tree = tree(&fx);
-    assert_eq!(tree.insert(chain[2].id(), chain[2].clone()), Inserted::MissingParent);
+    assert_eq!(tree.insert(SealedBlock::seal(chain[2].clone())), Inserted::MissingParent);
     insert(&mut tree, &chain[0]);
-    assert_eq!(tree.insert(chain[0].id(), chain[0].clone()), Inserted::Known);
+    assert_eq!(tree.insert(SealedBlock::seal(chain[0].clone())), Inserted::Known);
     insert(&mut tree, &chain[1]);
     insert(&mut tree, &chain[2]);
     assert_eq!(tree.committed_height(), Height(1));
     // A committed block is neither new nor missing a parent: it is stale.
     let mut old = chain[0].clone();
     old.payload.transactions = vec![b"late fork at height 1".to_vec()];
-    assert_eq!(tree.insert(old.id(), old), Inserted::Stale);
+    assert_eq!(tree.insert(SealedBlock::seal(old)), Inserted::Stale);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use keel_crypto::PublicKey;
 
-use crate::block::{Block, Payload, StateCommitment};
+use crate::block::{Block, Payload, SealedBlock, StateCommitment};
 use crate::block_tree::CommitProof;
 use crate::evidence::Evidence;
 use crate::message::{BlockRequest, Message};
@@ -86,7 +86,7 @@ pub enum Action {
     /// Make the safety state durable before any later send.
     PersistSafety(SafetyState),
     /// Store a block (the tree's contents, for recovery and for serving peers).
-    PersistBlock(Block),
+    PersistBlock(SealedBlock),
     /// Store the new highest QC (for recovery; only the latest is needed).
     PersistQuorumCert(QuorumCert),
     /// Store the new highest TC (for recovery; only the latest is needed).
@@ -103,12 +103,12 @@ pub enum Action {
     /// Ask the application whether `block` is acceptable; answer with `BlockValidated`.
     ValidateBlock {
         /// The proposed block.
-        block: Block,
+        block: SealedBlock,
     },
     /// Blocks committed, in height order, consecutive with the previous commit.
     Commit {
         /// The blocks.
-        blocks: Vec<Block>,
+        blocks: Vec<SealedBlock>,
         /// The two QCs proving the last one committed.
         proof: CommitProof,
     },

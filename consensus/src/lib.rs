@@ -149,7 +149,7 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 
-pub use block::{Block, Payload, Proposal, StateCommitment};
+pub use block::{Block, Payload, Proposal, SealedBlock, StateCommitment};
 pub use block_tree::CommitProof;
 pub use config::{Config, ConfigError, SafetyWeakening, MESSAGE_OVERHEAD_BYTES};
 pub use core::Core;

@@ -3,9 +3,8 @@
 //! validator has two instances sharing one key, each on one side of the network.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use keel_consensus::{Block, BlockId, Core, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
+use keel_consensus::{Block, BlockId, Core, QuorumCert, RecoveryData, SafetyState, SealedBlock, TimeoutCert};
 
 use crate::byzantine::Adversary;
 use crate::ledger_load::SimLedger;
@@ -30,17 +29,15 @@ pub struct Stored {
     /// The safety state last persisted.
     pub safety: SafetyState,
     /// The last committed block.
-    pub root: Arc<Block>,
-    /// Its id.
-    pub root_id: BlockId,
+    pub root: SealedBlock,
     /// A QC certifying it.
     pub root_qc: QuorumCert,
     /// Uncommitted blocks stored.
-    pub blocks: BTreeMap<BlockId, Block>,
+    pub blocks: BTreeMap<BlockId, SealedBlock>,
     /// Committed blocks, kept to serve peers that fall behind (as the node does from RocksDB).
     /// Shared with every other instance that committed the same block (see
     /// `Simulation::on_commit`): a 100-validator run would otherwise hold 100 copies of the chain.
-    pub committed: BTreeMap<BlockId, Arc<Block>>,
+    pub committed: BTreeMap<BlockId, SealedBlock>,
     /// The highest QC persisted.
     pub high_qc: Option<QuorumCert>,
     /// The highest TC persisted.
@@ -52,8 +49,7 @@ impl Stored {
     pub fn genesis(recovery: &RecoveryData) -> Self {
         Stored {
             safety: SafetyState::default(),
-            root: Arc::new(recovery.root.clone()),
-            root_id: recovery.root.id(),
+            root: SealedBlock::seal(recovery.root.clone()),
             root_qc: recovery.root_qc.clone(),
             blocks: BTreeMap::new(),
             committed: BTreeMap::new(),
@@ -68,7 +64,7 @@ impl Stored {
             safety: self.safety.clone(),
             root: Block::clone(&self.root),
             root_qc: self.root_qc.clone(),
-            blocks: self.blocks.values().cloned().collect(),
+            blocks: self.blocks.values().map(|block| Block::clone(block)).collect(),
             high_qc: self.high_qc.clone(),
             high_tc: self.high_tc.clone(),
         }
@@ -76,20 +72,19 @@ impl Stored {
 
     /// A stored block by id, committed or not.
     pub fn block(&self, id: &BlockId) -> Option<&Block> {
-        if self.root_id == *id {
+        if self.root.id() == *id {
             return Some(&self.root);
         }
-        self.blocks.get(id).or_else(|| self.committed.get(id).map(Arc::as_ref))
+        self.blocks.get(id).or_else(|| self.committed.get(id)).map(|block| &**block)
     }
 
-    /// Records blocks that committed (with their ids), moving them out of the uncommitted set.
-    pub fn on_commit(&mut self, blocks: &[(BlockId, Arc<Block>)], root_qc: QuorumCert) {
-        let (last_id, last) = blocks.last().expect("a commit has blocks").clone();
+    /// Records blocks that committed, moving them out of the uncommitted set.
+    pub fn on_commit(&mut self, blocks: &[SealedBlock], root_qc: QuorumCert) {
+        let last = blocks.last().expect("a commit has blocks").clone();
         let old_root = std::mem::replace(&mut self.root, last);
-        let old_root_id = std::mem::replace(&mut self.root_id, last_id);
-        self.committed.insert(old_root_id, old_root);
-        for (id, block) in &blocks[..blocks.len() - 1] {
-            self.committed.insert(*id, block.clone());
+        self.committed.insert(old_root.id(), old_root);
+        for block in &blocks[..blocks.len() - 1] {
+            self.committed.insert(block.id(), block.clone());
         }
         let height = self.root.height;
         self.blocks.retain(|_, b| b.height > height);

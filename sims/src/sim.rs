@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use keel_consensus::{
-    Action, Block, BlockId, BlockResponse, Config, Core, Event, Height, Message, Payload, RecoveryData, Round,
-    SafetyWeakening, StateCommitment, Time, ValidatorSet,
+    Action, BlockId, BlockResponse, Config, Core, Event, Height, Message, Payload, RecoveryData, Round,
+    SafetyWeakening, SealedBlock, StateCommitment, Time, ValidatorSet,
 };
 use keel_crypto::{Hash, Keypair, PublicKey};
 use rand::Rng;
@@ -194,7 +194,7 @@ pub struct Simulation {
     counters: Counters,
     proposed_at: BTreeMap<BlockId, VirtualMs>,
     /// One copy of each committed block, shared by every instance's storage.
-    committed_blocks: BTreeMap<BlockId, Arc<Block>>,
+    committed_blocks: BTreeMap<BlockId, SealedBlock>,
     now: VirtualMs,
 }
 
@@ -548,18 +548,14 @@ impl Simulation {
         self.instances[instance].stored.safety = state;
     }
 
-    fn on_commit(&mut self, instance: usize, blocks: Vec<Block>, root_qc: keel_consensus::QuorumCert) {
+    fn on_commit(&mut self, instance: usize, blocks: Vec<SealedBlock>, root_qc: keel_consensus::QuorumCert) {
         let (validator, honest) = (self.instances[instance].validator, self.instances[instance].honest);
-        let blocks: Vec<(BlockId, Arc<Block>)> = blocks
-            .into_iter()
-            .map(|block| {
-                let id = block.id();
-                (id, self.committed_blocks.entry(id).or_insert_with(|| Arc::new(block)).clone())
-            })
-            .collect();
+        let blocks: Vec<SealedBlock> =
+            blocks.into_iter().map(|block| self.committed_blocks.entry(block.id()).or_insert(block).clone()).collect();
         if honest {
             let round = self.instances[instance].core.as_ref().map_or(0, |c| c.round().get());
-            for (id, block) in &blocks {
+            for block in &blocks {
+                let id = &block.id();
                 let height = block.height.get();
                 let first = height > self.checker.committed_height_max();
                 self.checker.on_commit(validator, height, *id.hash(), self.now);
@@ -581,7 +577,7 @@ impl Simulation {
         if !honest {
             // A Byzantine validator keeps its ledger too, so its proposals carry live nonces.
             if let Some(ledger) = self.instances[instance].ledger.as_mut() {
-                for (_, block) in &blocks {
+                for block in &blocks {
                     ledger.execute(block);
                 }
             }

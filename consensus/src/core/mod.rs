@@ -16,7 +16,7 @@ use keel_crypto::PublicKey;
 use tracing::debug;
 
 use crate::aggregator::{TimeoutAggregator, VoteAggregator};
-use crate::block::{Block, Proposal};
+use crate::block::{Block, Proposal, SealedBlock};
 use crate::block_tree::{BlockTree, Committed};
 use crate::config::Config;
 use crate::event::{Action, Event};
@@ -62,7 +62,7 @@ pub struct Core {
     /// Proposals waiting for a missing parent, keyed by that parent.
     pending_parents: BTreeMap<BlockId, Vec<(PublicKey, Proposal)>>,
     /// Proposals waiting for the application's verdict.
-    pending_validations: BTreeMap<BlockId, Block>,
+    pending_validations: BTreeMap<BlockId, SealedBlock>,
     payload_request: Option<PayloadRequest>,
     actions: Vec<Action>,
     now: Time,
@@ -241,8 +241,7 @@ impl Core {
     fn restore(&mut self, mut blocks: Vec<Block>, high_qc: Option<QuorumCert>, high_tc: Option<TimeoutCert>) {
         blocks.sort_by_key(|b| b.height);
         for block in blocks {
-            let id = block.id();
-            self.insert_block(None, id, block);
+            self.insert_block(None, SealedBlock::seal(block));
         }
         if let Some(qc) = high_qc {
             self.process_qc(qc, None);

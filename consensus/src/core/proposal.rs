@@ -4,7 +4,7 @@ use keel_crypto::{PublicKey, SigningDomain};
 use tracing::debug;
 
 use super::Core;
-use crate::block::{Block, Payload, Proposal, StateCommitment};
+use crate::block::{Block, Payload, Proposal, SealedBlock, StateCommitment};
 use crate::event::Action;
 use crate::evidence::Statement;
 use crate::message::Message;
@@ -68,8 +68,8 @@ impl Core {
             self.wait_for_parent(from, proposal);
             return;
         }
-        let block = proposal.block;
-        if !self.insert_block(Some(from), id, block.clone()) {
+        let block = SealedBlock::from_parts(id, proposal.block);
+        if !self.insert_block(Some(from), block.clone()) {
             return;
         }
         if block.round != self.pacemaker.round() {

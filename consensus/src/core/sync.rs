@@ -4,7 +4,7 @@ use keel_crypto::PublicKey;
 use tracing::debug;
 
 use super::Core;
-use crate::block::Block;
+use crate::block::{Block, SealedBlock};
 use crate::block_tree::Inserted;
 use crate::event::Action;
 use crate::message::{BlockRequest, BlockResponse, Message};
@@ -54,28 +54,31 @@ impl Core {
             }
         }
         for (id, block) in chain {
-            self.insert_block(Some(from), id, block);
+            self.insert_block(Some(from), SealedBlock::from_parts(id, block));
         }
     }
 
     /// Inserts a verified block and then every held block and waiting proposal that it
-    /// unblocks. Returns whether `id` is in the tree afterwards.
-    pub(super) fn insert_block(&mut self, from: Option<PublicKey>, id: BlockId, block: Block) -> bool {
-        let mut queue = vec![(id, block)];
+    /// unblocks. Returns whether the block is in the tree afterwards.
+    pub(super) fn insert_block(&mut self, from: Option<PublicKey>, block: SealedBlock) -> bool {
+        let inserted = block.id();
+        let mut queue = vec![block];
         let mut unblocked = Vec::new();
-        while let Some((id, block)) = queue.pop() {
+        while let Some(block) = queue.pop() {
+            let id = block.id();
             self.process_qc(block.qc.clone(), None);
-            match self.tree.insert(id, block.clone()) {
+            match self.tree.insert(block.clone()) {
                 Inserted::New(commits) => {
                     self.emit(Action::PersistBlock(block));
                     self.emit_commits(commits);
-                    queue.extend(self.sync.take_children(&id));
+                    let children = self.sync.take_children(&id);
+                    queue.extend(children.into_iter().map(|(id, child)| SealedBlock::from_parts(id, child)));
                     unblocked.extend(self.pending_parents.remove(&id).unwrap_or_default());
                 }
                 Inserted::Known | Inserted::Stale => {}
                 Inserted::MissingParent => {
                     let (parent, parent_height) = (block.parent, block.qc.height);
-                    if !self.sync.try_hold(id, block) {
+                    if !self.sync.try_hold(id, block.into_block()) {
                         debug!(block = %id, "fetched block dropped: sync buffer full");
                         continue;
                     }
@@ -89,6 +92,6 @@ impl Core {
             let child = proposal.block.id();
             self.accept_proposal(peer, child, proposal);
         }
-        self.tree.contains(&id)
+        self.tree.contains(&inserted)
     }
 }

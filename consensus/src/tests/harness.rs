@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::testkit::Fixture;
 use crate::{
     Action, Block, BlockId, Config, Core, Event, Evidence, Message, Payload, QuorumCert, RecoveryData, Round,
-    SafetyState, StateCommitment, Time, TimeoutCert,
+    SafetyState, SealedBlock, StateCommitment, Time, TimeoutCert,
 };
 
 /// What a node's driver stored, as the persistence contract says.
@@ -245,7 +245,7 @@ impl Net {
             Action::SetTimer { round, deadline } => self.timers[node] = Some((round, deadline)),
             Action::PersistSafety(state) => self.on_persist_safety(node, state),
             Action::PersistBlock(block) => {
-                self.stored[node].blocks.insert(block.id(), block);
+                self.stored[node].blocks.insert(block.id(), block.into_block());
             }
             Action::PersistQuorumCert(qc) => self.stored[node].high_qc = Some(qc),
             Action::PersistTimeoutCert(tc) => self.stored[node].high_tc = Some(tc),
@@ -281,7 +281,7 @@ impl Net {
         self.stored[node].safety = state;
     }
 
-    fn on_commit(&mut self, node: usize, blocks: Vec<Block>, root_qc: QuorumCert) {
+    fn on_commit(&mut self, node: usize, blocks: Vec<SealedBlock>, root_qc: QuorumCert) {
         for block in &blocks {
             let height = block.height.get() as usize;
             assert_eq!(height, self.commits[node].len() + 1, "node {node} commits heights in order");
@@ -292,7 +292,7 @@ impl Net {
                 }
             }
         }
-        let last = blocks.last().expect("a commit has blocks").clone();
+        let last = blocks.last().expect("a commit has blocks").clone().into_block();
         let stored = &mut self.stored[node];
         stored.blocks.retain(|_, b| b.height > last.height);
         stored.root = last;

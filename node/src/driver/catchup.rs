@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use keel_consensus::{BlockId, Height, Verifier, VerifyError};
+use keel_consensus::{BlockId, Height, SealedBlock, Verifier, VerifyError};
 use thiserror::Error;
 
 use crate::storage::CommittedRecord;
@@ -192,7 +192,7 @@ impl<O: super::Outbox> super::Driver<O> {
         if evidence.proof.child_qc.round > self.core.high_qc().round {
             self.store.save_high_qc(&evidence.proof.child_qc)?;
         }
-        self.store.save_block(&evidence.child)?;
+        self.store.save_block(&SealedBlock::seal(evidence.child))?;
         for record in &records {
             self.execute(&record.block)?;
         }

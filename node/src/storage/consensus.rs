@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use keel_consensus::{Block, BlockId, CommitProof, Height, QuorumCert, RecoveryData, SafetyState, TimeoutCert};
+use keel_consensus::{
+    Block, BlockId, CommitProof, Height, QuorumCert, RecoveryData, SafetyState, SealedBlock, TimeoutCert,
+};
 use keel_crypto::Hash;
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 
@@ -132,9 +134,9 @@ impl ConsensusStore {
     }
 
     /// `PersistBlock`.
-    pub fn save_block(&self, block: &Block) -> Result<(), StorageError> {
+    pub fn save_block(&self, block: &SealedBlock) -> Result<(), StorageError> {
         let id = block.id();
-        self.put(columns::PENDING, &pending_key(block.height, &id), encode(block), false)?;
+        self.put(columns::PENDING, &pending_key(block.height, &id), encode::<Block>(block), false)?;
         self.pending_index().insert(id, block.height);
         Ok(())
     }
@@ -151,7 +153,7 @@ impl ConsensusStore {
 
     /// `Commit { blocks, proof }`: the blocks join the committed chain and the last becomes the
     /// root, in one synced batch. Blocks must follow the stored root.
-    pub fn save_commit(&self, blocks: &[Block], proof: &CommitProof) -> Result<(), StorageError> {
+    pub fn save_commit(&self, blocks: &[SealedBlock], proof: &CommitProof) -> Result<(), StorageError> {
         let Some(last) = blocks.last() else { return Ok(()) };
         let child = self.get(columns::PENDING, &pending_key(proof.child_qc.height, &proof.child_qc.block_id))?;
         let child: Option<Block> = child.map(|bytes| decode("pending block", &bytes)).transpose()?;
@@ -160,7 +162,7 @@ impl ConsensusStore {
         let records: Vec<CommittedRecord> = blocks
             .iter()
             .map(|block| CommittedRecord {
-                block: block.clone(),
+                block: Block::clone(block),
                 commit: if std::ptr::eq(block, last) { commit.clone() } else { None },
             })
             .collect();
@@ -323,7 +325,7 @@ mod tests {
         let b2 = test_child(&b1, 2);
         let b3 = test_child(&b2, 3);
         for block in [&b1, &b2, &b3] {
-            store.save_block(block).unwrap();
+            store.save_block(&SealedBlock::seal(block.clone())).unwrap();
         }
         let safety = SafetyState { last_voted_round: Round(3), locked_round: Round(2), ..SafetyState::default() };
         store.save_safety(&safety).unwrap();
@@ -332,7 +334,7 @@ mod tests {
             child_qc: QuorumCert::unsigned(b2.id(), b2.round, b2.height),
         };
         let evidence = CommitEvidence { proof: proof.clone(), child: b2.clone() };
-        store.save_commit(std::slice::from_ref(&b1), &proof).unwrap();
+        store.save_commit(&[SealedBlock::seal(b1.clone())], &proof).unwrap();
         drop(store);
 
         let store = ConsensusStore::open(Database::open(&dir.path().join("db")).unwrap()).unwrap();
