@@ -48,6 +48,13 @@ pub trait StateCommitment: Send + Sync {
         key: &StateKey,
     ) -> Result<(Option<Vec<u8>>, MerkleProof), LedgerError>;
 
+    /// The batch of `version` (from [`StateCommitment::apply`], with root `root` and `writes`)
+    /// is durable. A commitment that keeps anything in memory updates it here; the default
+    /// keeps nothing.
+    fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
+        let _ = (version, root, writes);
+    }
+
     /// Adds to `batch` the deletion of at most `entries_max` nodes and values that no version
     /// at or after `oldest_kept` needs; returns how many it deleted. Entries left over are found
     /// by the next call.

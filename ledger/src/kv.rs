@@ -92,6 +92,22 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The column it writes.
+    pub fn column(&self) -> Column {
+        match self {
+            WriteOp::Put { column, .. } | WriteOp::Delete { column, .. } => *column,
+        }
+    }
+
+    /// The key it writes.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => key,
+        }
+    }
+}
+
 /// Operations applied together or not at all, in order (a later op on the same key wins).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {

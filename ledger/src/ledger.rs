@@ -42,11 +42,23 @@ pub struct LedgerConfig {
     pub prune_entries_per_block_max: usize,
     /// Threads for signature checks; results never depend on it. Default 1.
     pub signature_threads: usize,
+    /// Most state values (newest version) kept in memory; 0 turns the cache off. Results never
+    /// depend on it. Default [`JmtCommitment::VALUES_CACHED_DEFAULT`].
+    pub values_cached_max: usize,
+    /// Most live Merkle tree nodes kept in memory; 0 turns the cache off. Results never depend
+    /// on it. Default [`JmtCommitment::NODES_CACHED_DEFAULT`].
+    pub nodes_cached_max: usize,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig { versions_kept_max: 1000, prune_entries_per_block_max: 200_000, signature_threads: 1 }
+        LedgerConfig {
+            versions_kept_max: 1000,
+            prune_entries_per_block_max: 200_000,
+            signature_threads: 1,
+            values_cached_max: JmtCommitment::VALUES_CACHED_DEFAULT,
+            nodes_cached_max: JmtCommitment::NODES_CACHED_DEFAULT,
+        }
     }
 }
 
@@ -120,7 +132,8 @@ fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
 impl<K: KvStore> Ledger<K, JmtCommitment> {
     /// Opens the ledger in `kv` with the Jellyfish Merkle tree (see [`Ledger::open_with`]).
     pub fn open(kv: K, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
-        Self::open_with(kv, JmtCommitment, genesis, config)
+        let commitment = JmtCommitment::with_cache(config.values_cached_max, config.nodes_cached_max);
+        Self::open_with(kv, commitment, genesis, config)
     }
 }
 
@@ -254,6 +267,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             self.poisoned = true;
             return Err(error.into());
         }
+        self.commitment.committed(record.height, record.state_root, &outcome.writes);
         self.last = record;
         Ok(&self.last)
     }

@@ -41,6 +41,7 @@ pub mod ledger;
 pub mod mem_kv;
 pub mod proof;
 pub mod receipt;
+pub mod state_cache;
 pub mod transaction;
 
 pub use account::{Account, ChainState, StateKey};

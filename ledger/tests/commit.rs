@@ -75,6 +75,55 @@ proptest! {
     }
 }
 
+/// Executes `blocks` with the given cache sizes; before each commit it also executes a decoy (the
+/// block's entries reversed) and throws it away, as a node does when it executes a block that
+/// does not commit. Returns every height's record, each account's proof at each kept height,
+/// and the store's bytes.
+fn run_cached(
+    blocks: &[Vec<Vec<u8>>],
+    values: usize,
+    nodes: usize,
+) -> (Vec<keel_ledger::HeightRecord>, Vec<String>, Vec<u8>) {
+    let genesis = genesis(&[1_000; ACCOUNTS as usize]);
+    let config =
+        LedgerConfig { versions_kept_max: 3, values_cached_max: values, nodes_cached_max: nodes, ..Default::default() };
+    let kv = Arc::new(MemKv::new());
+    let mut ledger = Ledger::open(kv.clone(), &genesis, config).unwrap();
+    let mut records = vec![*ledger.last_committed()];
+    let mut answers = Vec::new();
+    for (i, txs) in blocks.iter().enumerate() {
+        let decoy: Vec<Vec<u8>> = txs.iter().rev().cloned().collect();
+        let outcome = ledger.execute(txs, &context(i as u64 + 1)).unwrap();
+        // Applied after the block that commits: the cache must not take the decoy's nodes.
+        ledger.execute(&decoy, &context(i as u64 + 1)).unwrap();
+        records.push(*ledger.commit(outcome).unwrap());
+        let last = ledger.last_committed().height;
+        for height in ledger.oldest_kept().0..=last.0 {
+            for account in 0..ACCOUNTS + 4 {
+                let proof = ledger.prove_account(&address(account), Height(height)).unwrap();
+                let read = ledger.account(&address(account), Height(height)).unwrap();
+                assert_eq!(read, proof.account, "a read and a proof agree");
+                answers.push(format!("{height}/{account}: {proof:?}"));
+            }
+        }
+    }
+    (records, answers, format!("{:?}", kv.dump()).into_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The state cache changes nothing but speed: with it, without it, and with caches so small
+    /// that they evict all the time, every root, read, proof and stored byte is the same.
+    #[test]
+    fn the_state_cache_changes_no_result(raw in prop::collection::vec(prop::collection::vec(entry(), 0..60), 1..6)) {
+        let blocks = blocks(&raw);
+        let uncached = run_cached(&blocks, 0, 0);
+        prop_assert!(run_cached(&blocks, 1_000_000, 1_000_000) == uncached, "default-sized cache");
+        prop_assert!(run_cached(&blocks, 3, 5) == uncached, "tiny, always-evicting cache");
+    }
+}
+
 #[test]
 fn a_dropped_batch_leaves_the_previous_block() {
     let raw: Vec<Vec<_>> = (0..4)

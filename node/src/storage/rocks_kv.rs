@@ -71,7 +71,13 @@ impl KvStore for RocksKv {
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut rocks_batch = rocksdb::WriteBatch::default();
-        for op in batch.into_ops() {
+        let mut ops = batch.into_ops();
+        // Each memtable is a skip list that remembers where its last insert went: keys inserted
+        // in order land next to each other and skip the search from the top. A block's batch
+        // mixes columns and orders (hashes, versions), so it is sorted by column and key first.
+        // The sort is stable, so a later op on the same key still wins.
+        ops.sort_by(|a, b| (a.column(), a.key()).cmp(&(b.column(), b.key())));
+        for op in ops {
             match op {
                 WriteOp::Put { column, key, value } => {
                     rocks_batch.put_cf(self.database.column(column.name()), key, value)
