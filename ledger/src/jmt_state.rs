@@ -33,9 +33,7 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
 use crate::state_cache::{PendingTree, StateCache};
-
-/// A value entry: the version it was written at, and the value (`None`: deleted).
-type ValueEntry = (Version, Option<Vec<u8>>);
+use crate::versioned_values::{self, stored_value, value_key, ValueEntry};
 
 type Tree<'a, K> = JellyfishMerkleTree<'a, JmtReader<'a, K>, Sha256>;
 
@@ -89,13 +87,6 @@ fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
     bytes
 }
 
-fn value_key(key_hash: &[u8; 32], version: Version) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(40);
-    bytes.extend_from_slice(key_hash);
-    bytes.extend_from_slice(&version.to_be_bytes());
-    bytes
-}
-
 fn corrupt(column: Column, reason: String) -> StoreError {
     StoreError::Corrupt { column: column.name(), reason }
 }
@@ -103,28 +94,7 @@ fn corrupt(column: Column, reason: String) -> StoreError {
 impl<K: KvStore> JmtReader<'_, K> {
     /// The newest value entry of `key_hash` at or before `version`: its version and value.
     fn value_entry(&self, key_hash: &[u8; 32], version: Version) -> Result<Option<ValueEntry>, StoreError> {
-        if let Some(cached) = self.cache.value(key_hash, version) {
-            return Ok(cached);
-        }
-        let found = self.stored_value_entry(key_hash, version)?;
-        self.cache.remember_value(key_hash, version, &found);
-        Ok(found)
-    }
-
-    fn stored_value_entry(&self, key_hash: &[u8; 32], version: Version) -> Result<Option<ValueEntry>, StoreError> {
-        let Some((key, stored)) = self.kv.get_at_or_before(Column::TreeValues, &value_key(key_hash, version))? else {
-            return Ok(None);
-        };
-        if key.len() != 40 || &key[..32] != key_hash {
-            return Ok(None);
-        }
-        let found_version = u64::from_be_bytes(key[32..].try_into().expect("checked length"));
-        let value = match stored.split_first() {
-            Some((1, value)) => Some(value.to_vec()),
-            Some((0, [])) => None,
-            _ => return Err(corrupt(Column::TreeValues, "bad value tag".into())),
-        };
-        Ok(Some((found_version, value)))
+        versioned_values::entry(self.kv, self.cache, key_hash, version)
     }
 }
 
@@ -199,11 +169,7 @@ impl StateCommitment for JmtCommitment {
         }
         for ((value_version, key_hash), value) in update.node_batch.values() {
             assert_eq!(*value_version, version.0, "jmt writes values at the version being applied");
-            let stored = match value {
-                Some(value) => [&[1u8][..], value].concat(),
-                None => vec![0u8],
-            };
-            batch.put(Column::TreeValues, value_key(&key_hash.0, *value_version), stored);
+            batch.put(Column::TreeValues, value_key(&key_hash.0, *value_version), stored_value(value.as_deref()));
         }
         for stale in &update.stale_node_index_batch {
             let mut key = stale.stale_since_version.to_be_bytes().to_vec();

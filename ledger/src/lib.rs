@@ -41,8 +41,10 @@ pub mod ledger;
 pub mod mem_kv;
 pub mod proof;
 pub mod receipt;
+pub mod smt;
 pub mod state_cache;
 pub mod transaction;
+mod versioned_values;
 
 pub use account::{Account, ChainState, StateKey};
 pub use certificate::{
@@ -60,4 +62,5 @@ pub use ledger::{HeightRecord, Ledger, LedgerConfig, LedgerView, TxLocation};
 pub use mem_kv::MemKv;
 pub use proof::{verify_account_proof, verify_merkle_proof, AccountProof, MerkleProof, ProofError, ProofLeaf};
 pub use receipt::{receipts_hash, ReasonCode, Receipt, TxStatus};
+pub use smt::SmtCommitment;
 pub use transaction::{tx_hash, Payload, SignedTransaction, Transaction, TxDecodeError};

@@ -190,7 +190,7 @@ pub fn verify_merkle_proof(
     Ok(())
 }
 
-fn hash_pair(tag: &[u8], left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn hash_pair(tag: &[u8], left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(tag);
     hasher.update(left);

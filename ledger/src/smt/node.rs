@@ -1,0 +1,271 @@
+//! Nodes of [`crate::SmtCommitment`]'s tree: 16-way nodes addressed by nibble paths, hashed as
+//! the binary sparse Merkle tree described in [`crate::proof`] (the same hashes jmt computes, so
+//! roots and proofs are interchangeable with [`crate::JmtCommitment`]'s).
+//!
+//! A node at nibble path `p` exists when two or more keys start with `p` (the root, path `[]`,
+//! whenever the tree is not empty). Each of its 16 slots is empty, a leaf (a key hash and the
+//! hash of its value) or the hash of the node one nibble below. Inside a node the 16 slots are
+//! folded in four binary levels; a range holding a single leaf is that leaf's hash, an empty range
+//! the placeholder.
+//!
+//! Stored form: key `path length (1) ‖ packed nibbles ‖ version (8, BE)`, so that one path's
+//! versions are adjacent and the node live at version v is one `seek_for_prev(path ‖ v)`; value
+//! `existence bitmap (2, BE) ‖ leaf bitmap (2, BE)`, then per present slot in nibble order a
+//! leaf's `key hash ‖ value hash` or a child node's hash.
+
+use crate::proof::{hash_pair, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
+
+/// Tree versions (heights).
+pub type Version = u64;
+
+/// A path of nibbles from the root, at most 64 (a whole key hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NibblePath {
+    len: u8,
+    packed: [u8; 32],
+}
+
+impl NibblePath {
+    /// The root's path.
+    pub const ROOT: NibblePath = NibblePath { len: 0, packed: [0; 32] };
+
+    /// Number of nibbles.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether this is the root's path.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The path one nibble further down.
+    pub fn child(&self, nibble: u8) -> NibblePath {
+        assert!(self.len < 64, "a path holds at most 64 nibbles");
+        debug_assert!(nibble < 16);
+        let mut next = *self;
+        let index = self.len as usize;
+        next.packed[index / 2] |= if index % 2 == 0 { nibble << 4 } else { nibble };
+        next.len += 1;
+        next
+    }
+
+    /// The stored key of the node at this path and `version`.
+    pub fn node_key(&self, version: Version) -> Vec<u8> {
+        let packed = self.len().div_ceil(2);
+        let mut key = Vec::with_capacity(1 + packed + 8);
+        key.push(self.len);
+        key.extend_from_slice(&self.packed[..packed]);
+        key.extend_from_slice(&version.to_be_bytes());
+        key
+    }
+
+    /// Splits a stored node key into its path bytes (length and nibbles) and version; `None`
+    /// when it is not one.
+    pub fn split_node_key(key: &[u8]) -> Option<(&[u8], Version)> {
+        let len = *key.first()? as usize;
+        if len > 64 || key.len() != 1 + len.div_ceil(2) + 8 {
+            return None;
+        }
+        let (path, version) = key.split_at(key.len() - 8);
+        Some((path, Version::from_be_bytes(version.try_into().ok()?)))
+    }
+}
+
+/// Nibble `index` of a key hash (0 = the high half of byte 0).
+pub fn nibble(key_hash: &[u8; 32], index: usize) -> u8 {
+    let byte = key_hash[index / 2];
+    if index % 2 == 0 {
+        byte >> 4
+    } else {
+        byte & 0x0f
+    }
+}
+
+/// `SHA-256("JMT::LeafNode" ‖ key_hash ‖ value_hash)`.
+pub fn leaf_hash(key_hash: &[u8; 32], value_hash: &[u8; 32]) -> [u8; 32] {
+    hash_pair(LEAF_TAG, key_hash, value_hash)
+}
+
+/// One slot of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// A single key below this slot.
+    Leaf {
+        /// The key's hash.
+        key_hash: [u8; 32],
+        /// SHA-256 of its value.
+        value_hash: [u8; 32],
+        /// [`leaf_hash`] of the two, kept so that folding a node never recomputes it.
+        hash: [u8; 32],
+    },
+    /// The node one nibble below, with this hash.
+    Node {
+        /// Its hash.
+        hash: [u8; 32],
+    },
+}
+
+impl Child {
+    /// A leaf slot.
+    pub fn leaf(key_hash: [u8; 32], value_hash: [u8; 32]) -> Child {
+        Child::Leaf { key_hash, value_hash, hash: leaf_hash(&key_hash, &value_hash) }
+    }
+
+    /// The slot's hash.
+    pub fn hash(&self) -> &[u8; 32] {
+        match self {
+            Child::Leaf { hash, .. } | Child::Node { hash } => hash,
+        }
+    }
+}
+
+/// The 16 slots of a node being built or changed.
+pub type Slots = [Option<Child>; 16];
+
+/// A node: its present slots, in nibble order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Node {
+    children: Box<[(u8, Child)]>,
+}
+
+impl Node {
+    /// A node of `slots`.
+    pub fn from_slots(slots: &Slots) -> Node {
+        let children: Vec<(u8, Child)> =
+            slots.iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))).collect();
+        Node { children: children.into_boxed_slice() }
+    }
+
+    /// The node's 16 slots.
+    pub fn slots(&self) -> Slots {
+        let mut slots: Slots = [None; 16];
+        for (index, child) in self.children.iter() {
+            slots[*index as usize] = Some(*child);
+        }
+        slots
+    }
+
+    /// The present slots, in nibble order.
+    pub fn children(&self) -> &[(u8, Child)] {
+        &self.children
+    }
+
+    /// The node's hash: its 16 slots folded as a binary tree (see the module docs).
+    pub fn hash(&self) -> [u8; 32] {
+        fold(&self.slots(), 0, 16)
+    }
+
+    /// The stored form (see the module docs).
+    pub fn encode(&self) -> Vec<u8> {
+        let (mut existence, mut leaves) = (0u16, 0u16);
+        let mut body = Vec::with_capacity(self.children.len() * 64);
+        for (index, child) in self.children.iter() {
+            existence |= 1 << index;
+            match child {
+                Child::Leaf { key_hash, value_hash, .. } => {
+                    leaves |= 1 << index;
+                    body.extend_from_slice(key_hash);
+                    body.extend_from_slice(value_hash);
+                }
+                Child::Node { hash } => body.extend_from_slice(hash),
+            }
+        }
+        let mut bytes = Vec::with_capacity(4 + body.len());
+        bytes.extend_from_slice(&existence.to_be_bytes());
+        bytes.extend_from_slice(&leaves.to_be_bytes());
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    /// Decodes the stored form; the reason when the bytes are not a node.
+    pub fn decode(bytes: &[u8]) -> Result<Node, String> {
+        let take32 = |rest: &mut &[u8]| -> Result<[u8; 32], String> {
+            let (head, tail) = rest.split_at_checked(32).ok_or("node ends early")?;
+            *rest = tail;
+            Ok(head.try_into().expect("32 bytes"))
+        };
+        let (header, mut rest) = bytes.split_at_checked(4).ok_or("node shorter than its header")?;
+        let existence = u16::from_be_bytes([header[0], header[1]]);
+        let leaves = u16::from_be_bytes([header[2], header[3]]);
+        if leaves & !existence != 0 {
+            return Err("leaf bitmap outside the existence bitmap".into());
+        }
+        let mut children = Vec::with_capacity(existence.count_ones() as usize);
+        for index in 0..16u8 {
+            if existence & (1 << index) == 0 {
+                continue;
+            }
+            let child = if leaves & (1 << index) != 0 {
+                Child::leaf(take32(&mut rest)?, take32(&mut rest)?)
+            } else {
+                Child::Node { hash: take32(&mut rest)? }
+            };
+            children.push((index, child));
+        }
+        if !rest.is_empty() {
+            return Err("trailing bytes after the node".into());
+        }
+        Ok(Node { children: children.into_boxed_slice() })
+    }
+}
+
+/// The hash of slots `start..start + width` folded as a binary tree: the placeholder when empty,
+/// the slot's own hash when it is a single slot or a single leaf, else the internal hash of the
+/// two halves.
+pub fn fold(slots: &Slots, start: usize, width: usize) -> [u8; 32] {
+    let range = &slots[start..start + width];
+    let mut present = range.iter().flatten();
+    let Some(first) = present.next() else { return EMPTY_SUBTREE_HASH };
+    let single = present.next().is_none();
+    if width == 1 || (single && matches!(first, Child::Leaf { .. })) {
+        return *first.hash();
+    }
+    let half = width / 2;
+    hash_pair(INTERNAL_TAG, &fold(slots, start, half), &fold(slots, start + half, half))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_pack_nibbles_and_keys_sort_by_path_then_version() {
+        let path = NibblePath::ROOT.child(0xa).child(0x3).child(0xf);
+        assert_eq!(path.len(), 3);
+        assert_eq!(path.node_key(7), [&[3u8, 0xa3, 0xf0][..], &7u64.to_be_bytes()].concat());
+        let key = path.node_key(7);
+        let (bytes, version) = NibblePath::split_node_key(&key).unwrap();
+        assert_eq!((bytes, version), (&[3u8, 0xa3, 0xf0][..], 7));
+        assert!(path.node_key(7) < path.node_key(8));
+        assert!(path.node_key(u64::MAX) < NibblePath::ROOT.child(0xa).child(0x4).child(0).node_key(0));
+        assert_eq!(NibblePath::split_node_key(&[3, 0xa3]), None);
+        assert_eq!(nibble(&[0xa3; 32], 0), 0xa);
+        assert_eq!(nibble(&[0xa3; 32], 1), 0x3);
+    }
+
+    #[test]
+    fn nodes_round_trip_and_refuse_bad_bytes() {
+        let mut slots: Slots = [None; 16];
+        slots[2] = Some(Child::leaf([1; 32], [2; 32]));
+        slots[9] = Some(Child::Node { hash: [3; 32] });
+        let node = Node::from_slots(&slots);
+        assert_eq!(Node::decode(&node.encode()).unwrap(), node);
+        assert_eq!(node.slots(), slots);
+        let bytes = node.encode();
+        assert!(Node::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Node::decode(&[bytes.clone(), vec![0]].concat()).is_err());
+        assert!(Node::decode(&[0, 0, 0, 1]).is_err(), "a leaf that does not exist");
+    }
+
+    #[test]
+    fn folding_collapses_single_leaves_but_not_single_nodes() {
+        let mut slots: Slots = [None; 16];
+        assert_eq!(fold(&slots, 0, 16), EMPTY_SUBTREE_HASH);
+        let leaf = Child::leaf([1; 32], [2; 32]);
+        slots[5] = Some(leaf);
+        assert_eq!(fold(&slots, 0, 16), *leaf.hash(), "one leaf is the whole node");
+        slots[5] = Some(Child::Node { hash: [7; 32] });
+        assert_ne!(fold(&slots, 0, 16), [7; 32], "a lone child node is hashed with placeholders");
+    }
+}

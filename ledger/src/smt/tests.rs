@@ -1,0 +1,110 @@
+//! The tree against jmt: the same writes give the same roots, the same proofs and the same reads
+//! at every kept version, with and without caches, and pruning keeps exactly the kept versions.
+
+use keel_crypto::Address;
+use proptest::prelude::*;
+
+use super::*;
+use crate::jmt_state::JmtCommitment;
+use crate::mem_kv::MemKv;
+use crate::proof::verify_merkle_proof;
+
+fn key(index: u16) -> StateKey {
+    let mut bytes = [0u8; 32];
+    bytes[..2].copy_from_slice(&index.to_be_bytes());
+    StateKey::Account(Address::from_bytes(bytes))
+}
+
+/// Applies, stores and commits `writes` as version `version`, then prunes below `oldest_kept`.
+fn commit<C: StateCommitment>(tree: &C, kv: &MemKv, version: u64, writes: &StateWrites, oldest_kept: u64) -> Hash {
+    let (root, batch) = tree.apply(kv, Height(version), writes).unwrap();
+    kv.write(batch).unwrap();
+    tree.committed(Height(version), root, writes);
+    let mut batch = WriteBatch::new();
+    tree.prune(kv, Height(oldest_kept), 7, &mut batch).unwrap();
+    kv.write(batch).unwrap();
+    root
+}
+
+fn writes_of(raw: &[(u16, u8)], version: u64) -> StateWrites {
+    raw.iter().map(|(index, value)| (key(*index), vec![*value, version as u8, 1, 2])).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn roots_proofs_and_reads_match_jmt(
+        versions in prop::collection::vec(prop::collection::vec((0u16..400, any::<u8>()), 1..60), 1..9),
+        cached in any::<bool>(),
+    ) {
+        let (ours, ours_kv) = (if cached { SmtCommitment::default() } else { SmtCommitment::with_cache(0, 0) }, MemKv::new());
+        let (theirs, theirs_kv) = (JmtCommitment::with_cache(0, 0), MemKv::new());
+        let kept = 3;
+        for (version, raw) in versions.iter().enumerate() {
+            let version = version as u64;
+            let writes = writes_of(raw, version);
+            let oldest_kept = (version + 1).saturating_sub(kept);
+            let root = commit(&ours, &ours_kv, version, &writes, oldest_kept);
+            prop_assert_eq!(root, commit(&theirs, &theirs_kv, version, &writes, oldest_kept));
+            for at in oldest_kept..=version {
+                prop_assert_eq!(ours.root(&ours_kv, Height(at)).unwrap(), theirs.root(&theirs_kv, Height(at)).unwrap());
+                let root_at = ours.root(&ours_kv, Height(at)).unwrap().expect("kept versions have roots");
+                for index in (0..420u16).step_by(7) {
+                    let (value, proof) = ours.prove(&ours_kv, Height(at), &key(index)).unwrap();
+                    let (their_value, their_proof) = theirs.prove(&theirs_kv, Height(at), &key(index)).unwrap();
+                    prop_assert_eq!(&value, &their_value);
+                    prop_assert_eq!(&proof, &their_proof);
+                    prop_assert_eq!(&value, &ours.read(&ours_kv, Height(at), &key(index)).unwrap());
+                    verify_merkle_proof(&root_at, &key(index).key_hash(), value.as_deref(), &proof).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn trees_of_no_key_one_key_and_a_shared_prefix_hash_like_jmt() {
+    for keys in [vec![5u16], vec![5, 6], (0..40).collect()] {
+        let writes: StateWrites = keys.iter().map(|i| (key(*i), vec![*i as u8])).collect();
+        let (ours, theirs) = (SmtCommitment::default(), JmtCommitment::default());
+        let (a, b) = (MemKv::new(), MemKv::new());
+        assert_eq!(commit(&ours, &a, 0, &writes, 0), commit(&theirs, &b, 0, &writes, 0));
+        let (value, proof) = ours.prove(&a, Height(0), &key(1000)).unwrap();
+        assert_eq!((value, proof), theirs.prove(&b, Height(0), &key(1000)).unwrap(), "absent key, {keys:?}");
+    }
+}
+
+#[test]
+fn pruning_removes_replaced_items_and_only_those() {
+    let (tree, kv) = (SmtCommitment::with_cache(0, 0), MemKv::new());
+    for version in 0..6u64 {
+        let writes = writes_of(&[(1, 1), (2, 2), ((version % 3) as u16 + 10, 3)], version);
+        commit(&tree, &kv, version, &writes, version.saturating_sub(1));
+    }
+    let mut batch = WriteBatch::new();
+    while tree.prune(&kv, Height(4), usize::MAX, &mut batch).unwrap() > 0 {
+        kv.write(std::mem::take(&mut batch)).unwrap();
+    }
+    kv.write(batch).unwrap();
+    assert_eq!(kv.len(Column::StaleNodes) + kv.len(Column::StaleValues), 2, "only version 5's two lists remain");
+    assert_eq!(tree.root(&kv, Height(3)).unwrap(), None, "pruned");
+    for version in 4..6u64 {
+        let root = tree.root(&kv, Height(version)).unwrap().expect("kept");
+        for index in [1u16, 2, 10, 11, 12, 99] {
+            let (value, proof) = tree.prove(&kv, Height(version), &key(index)).unwrap();
+            verify_merkle_proof(&root, &key(index).key_hash(), value.as_deref(), &proof).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_node_is_an_error_not_a_wrong_root() {
+    let (tree, kv) = (SmtCommitment::with_cache(0, 0), MemKv::new());
+    commit(&tree, &kv, 0, &writes_of(&[(1, 1), (2, 2)], 0), 0);
+    let mut batch = WriteBatch::new();
+    batch.put(Column::TreeNodes, NibblePath::ROOT.node_key(0), vec![0xff]);
+    kv.write(batch).unwrap();
+    let error = tree.apply(&kv, Height(1), &writes_of(&[(3, 3)], 1)).unwrap_err();
+    assert!(matches!(error, LedgerError::Store(StoreError::Corrupt { .. })), "{error}");
+}
