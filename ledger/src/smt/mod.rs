@@ -316,7 +316,7 @@ impl StateCommitment for SmtCommitment {
             batch.put(Column::TreeValues, value_key(&key_hash, version.0), stored_value(Some(value)));
             updates.push((key_hash, sha256(value)));
         }
-        updates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        updates.sort_unstable_by_key(|(key_hash, _)| *key_hash);
 
         let mut builder = Builder { kv, nodes: &self.nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
         let root = Hash::from_bytes(builder.update(NibblePath::ROOT, &updates)?);
