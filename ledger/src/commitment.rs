@@ -22,6 +22,9 @@ pub type StateWrites = BTreeMap<StateKey, Vec<u8>>;
 
 /// An authenticated, versioned key-value map over a [`KvStore`].
 pub trait StateCommitment: Send + Sync {
+    /// The name of the layout it stores (recorded in the store, checked on open).
+    const FORMAT: &'static str;
+
     /// The value of `key` in the state at `version` (the newest write at or before it).
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError>;
 

@@ -72,6 +72,16 @@ pub enum LedgerError {
         /// Hash of the genesis given.
         expected: Hash,
     },
+    /// The store holds its state in another tree layout than the one it is opened with.
+    #[error(
+        "store holds state tree format {stored:?}, this node reads {expected:?}; resync into an empty data directory"
+    )]
+    StateFormatMismatch {
+        /// The format recorded in the store.
+        stored: String,
+        /// The format of the tree it was opened with.
+        expected: &'static str,
+    },
     /// An outcome was committed on a state other than the one it was executed on.
     #[error("outcome for height {height} (parent root {parent_root}) does not extend the last committed state at {last_height} ({last_root})")]
     StaleOutcome {

@@ -130,6 +130,8 @@ fn store_or_tree(error: anyhow::Error) -> LedgerError {
 }
 
 impl StateCommitment for JmtCommitment {
+    const FORMAT: &'static str = "jmt-v1";
+
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
         let reader = self.reader(kv, false);
         Ok(reader.value_entry(key.key_hash().as_bytes(), version.0)?.and_then(|(_, value)| value))

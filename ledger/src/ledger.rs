@@ -23,13 +23,17 @@ use crate::commitment::{StateCommitment, StateWrites};
 use crate::error::LedgerError;
 use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
 use crate::height::Height;
-use crate::jmt_state::JmtCommitment;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::AccountProof;
 use crate::receipt::{receipts_hash, Receipt, TxStatus};
+use crate::smt::SmtCommitment;
 
 const META_LAST_COMMITTED: &[u8] = b"last_committed";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+/// Which tree layout the store holds ([`StateCommitment::FORMAT`]); absent in stores written
+/// before it was recorded, which are all jmt's.
+const META_STATE_FORMAT: &[u8] = b"state_format";
+const STATE_FORMAT_BEFORE_RECORDED: &str = "jmt-v1";
 
 /// Ledger settings. Not consensus rules: nodes may differ in them and still agree on roots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +47,10 @@ pub struct LedgerConfig {
     /// Threads for signature checks; results never depend on it. Default 1.
     pub signature_threads: usize,
     /// Most state values (newest version) kept in memory; 0 turns the cache off. Results never
-    /// depend on it. Default [`JmtCommitment::VALUES_CACHED_DEFAULT`].
+    /// depend on it. Default [`SmtCommitment::VALUES_CACHED_DEFAULT`].
     pub values_cached_max: usize,
     /// Most live Merkle tree nodes kept in memory; 0 turns the cache off. Results never depend
-    /// on it. Default [`JmtCommitment::NODES_CACHED_DEFAULT`].
+    /// on it. Default [`SmtCommitment::NODES_CACHED_DEFAULT`].
     pub nodes_cached_max: usize,
 }
 
@@ -56,8 +60,8 @@ impl Default for LedgerConfig {
             versions_kept_max: 1000,
             prune_entries_per_block_max: 200_000,
             signature_threads: 1,
-            values_cached_max: JmtCommitment::VALUES_CACHED_DEFAULT,
-            nodes_cached_max: JmtCommitment::NODES_CACHED_DEFAULT,
+            values_cached_max: SmtCommitment::VALUES_CACHED_DEFAULT,
+            nodes_cached_max: SmtCommitment::NODES_CACHED_DEFAULT,
         }
     }
 }
@@ -88,7 +92,7 @@ pub struct TxLocation {
 
 /// A chain's ledger over a store.
 #[derive(Debug)]
-pub struct Ledger<K: KvStore, C: StateCommitment = JmtCommitment> {
+pub struct Ledger<K: KvStore, C: StateCommitment = SmtCommitment> {
     kv: K,
     commitment: C,
     rules: ChainRules,
@@ -129,10 +133,10 @@ fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
     StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
-impl<K: KvStore> Ledger<K, JmtCommitment> {
-    /// Opens the ledger in `kv` with the Jellyfish Merkle tree (see [`Ledger::open_with`]).
+impl<K: KvStore> Ledger<K, SmtCommitment> {
+    /// Opens the ledger in `kv` with Keel's sparse Merkle tree (see [`Ledger::open_with`]).
     pub fn open(kv: K, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
-        let commitment = JmtCommitment::with_cache(config.values_cached_max, config.nodes_cached_max);
+        let commitment = SmtCommitment::with_cache(config.values_cached_max, config.nodes_cached_max);
         Self::open_with(kv, commitment, genesis, config)
     }
 }
@@ -149,6 +153,14 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
                 let stored = Hash::try_from_slice(&stored).map_err(|e| corrupt(Column::Meta, e.to_string()))?;
                 if stored != genesis.hash() {
                     return Err(LedgerError::GenesisMismatch { stored, expected: genesis.hash() });
+                }
+                let format = kv.get(Column::Meta, META_STATE_FORMAT)?;
+                let format = format.as_deref().unwrap_or(STATE_FORMAT_BEFORE_RECORDED.as_bytes());
+                if format != C::FORMAT.as_bytes() {
+                    return Err(LedgerError::StateFormatMismatch {
+                        stored: String::from_utf8_lossy(format).into_owned(),
+                        expected: C::FORMAT,
+                    });
                 }
                 let bytes = kv
                     .get(Column::Meta, META_LAST_COMMITTED)?
@@ -177,6 +189,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             proposer: None,
         };
         batch.put(Column::Meta, META_GENESIS_HASH.to_vec(), genesis.hash().as_bytes().to_vec());
+        batch.put(Column::Meta, META_STATE_FORMAT.to_vec(), C::FORMAT.as_bytes().to_vec());
         put_height_record(&mut batch, &record);
         kv.write(batch)?;
         Ok(record)

@@ -14,7 +14,7 @@
 //! | execution | nonce == next nonce, balance ≥ fee, then ≥ amount + fee, checked arithmetic | [`execute_block`] |
 //! | failed transactions | rejected: no effect, not charged; failed: fee burned, nonce used | [`receipt`] |
 //! | fees | burned; `ChainState.burned_total` tracks them, so Σ balances = `supply_genesis - burned_total` | [`ChainState`] |
-//! | state | Jellyfish Merkle tree (`jmt`, SHA-256), version = height, behind [`StateCommitment`] | [`JmtCommitment`] |
+//! | state | sparse Merkle tree hashed as jmt's (SHA-256), version = height, behind [`StateCommitment`]; jmt itself kept as the reference | [`SmtCommitment`], [`JmtCommitment`] |
 //! | proofs | inclusion and non-inclusion, checked by the pure [`verify_account_proof`] | [`proof`] |
 //! | certified roots | 2f+1 validator signatures over (height, block id, state root, receipts hash) | [`certificate`] |
 //! | storage | [`KvStore`]: named columns, `get`, `seek_for_prev`, range scan, atomic batch | [`kv`] |

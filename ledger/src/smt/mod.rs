@@ -286,6 +286,8 @@ fn encode_keys(keys: &[Vec<u8>]) -> Vec<u8> {
 }
 
 impl StateCommitment for SmtCommitment {
+    const FORMAT: &'static str = "keel-smt-v1";
+
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
         let found = versioned_values::entry(kv, &self.values, key.key_hash().as_bytes(), version.0)?;
         Ok(found.and_then(|(_, value)| value))

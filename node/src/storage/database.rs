@@ -8,6 +8,10 @@ use rocksdb::{BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Op
 
 /// The shared block cache.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// Memtable size of the two tree columns (up to four each).
+const TREE_MEMTABLE_BYTES: usize = 128 * 1024 * 1024;
+/// All memtables of the database together.
+const MEMTABLES_BYTES_MAX: usize = 768 * 1024 * 1024;
 /// `ledger_tree_values` keys are `key hash (32) ‖ version (8)`; reads stay within one key hash.
 pub(super) const TREE_VALUE_PREFIX_BYTES: usize = 32;
 use thiserror::Error;
@@ -74,6 +78,8 @@ impl Database {
         options.create_missing_column_families(true);
         // Both cores may flush and compact; the consensus thread must not wait on compaction.
         options.increase_parallelism(2);
+        // All memtables together stay within this; a column over its share flushes early.
+        options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
         // One block cache for every column family; bloom filters so that point reads of absent
         // keys (most tree-node and index lookups) rarely touch a data block.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
@@ -90,6 +96,13 @@ impl Database {
                 table.set_whole_key_filtering(false);
             }
             family.set_block_based_table_factory(&table);
+            if name == Column::TreeNodes.name() || name == Column::TreeValues.name() {
+                // Each block writes megabytes of nodes and values: with the default two 64 MiB
+                // memtables, writes stalled behind flushes every few blocks (a 10k-transfer
+                // block's write took 435 ms after six blocks instead of 285 ms).
+                family.set_write_buffer_size(TREE_MEMTABLE_BYTES);
+                family.set_max_write_buffer_number(4);
+            }
             ColumnFamilyDescriptor::new(name, family)
         };
         let names = Column::ALL.iter().map(|c| c.name()).chain(consensus_columns::ALL).chain([CERTIFICATES]);
