@@ -32,7 +32,7 @@ pub enum Column {
     /// Values replaced at a version. SMT: `version (8, BE)` → borsh list of value keys; jmt:
     /// `stale since (8, BE) ‖ key hash (32) ‖ old version (8, BE)` → empty.
     StaleValues,
-    /// Receipts: `height (8, BE) ‖ position (4, BE)` → `borsh(Receipt)`.
+    /// Receipts: `height (8, BE)` → `borsh(Vec<Receipt>)`, the block's receipts in block order.
     Receipts,
     /// Transactions that took effect: `tx hash (32)` → `borsh(TxLocation)`.
     TxIndex,

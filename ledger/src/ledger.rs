@@ -261,17 +261,19 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             proposer: Some(outcome.proposer),
         };
         let mut batch = outcome.tree_batch;
-        for (index, receipt) in (0u32..).zip(&outcome.receipts) {
-            let key = receipt_key(outcome.height, index);
-            batch.put(Column::Receipts, key, borsh::to_vec(receipt).expect("borsh into a Vec"));
-            if receipt.status != TxStatus::Rejected {
-                let location = TxLocation { height: outcome.height, index };
-                batch.put(
-                    Column::TxIndex,
-                    receipt.tx_hash.as_bytes().to_vec(),
-                    borsh::to_vec(&location).expect("borsh"),
-                );
-            }
+        // A block's receipts are one entry: they are written together and read together.
+        let receipts = borsh::to_vec(&outcome.receipts).expect("borsh into a Vec");
+        batch.put(Column::Receipts, outcome.height.to_be_bytes().to_vec(), receipts);
+        // Index entries in key order, which is how the store inserts them fastest.
+        let mut located: Vec<(&Hash, u32)> = (0u32..)
+            .zip(&outcome.receipts)
+            .filter(|(_, receipt)| receipt.status != TxStatus::Rejected)
+            .map(|(index, receipt)| (&receipt.tx_hash, index))
+            .collect();
+        located.sort_unstable();
+        for (tx_hash, index) in located {
+            let location = TxLocation { height: outcome.height, index };
+            batch.put(Column::TxIndex, tx_hash.as_bytes().to_vec(), borsh::to_vec(&location).expect("borsh"));
         }
         put_height_record(&mut batch, &record);
         let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));
@@ -336,17 +338,10 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
 
     /// The receipts of the block at `height`, in block order (empty if none or not committed).
     pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>, LedgerError> {
-        let start = receipt_key(height, 0);
-        let end = match height.next() {
-            Some(next) => receipt_key(next, 0),
-            None => vec![0xff; 13],
+        let Some(bytes) = self.kv.get(Column::Receipts, &height.to_be_bytes())? else {
+            return Ok(Vec::new());
         };
-        let limit = self.rules.block_txs_max;
-        let entries = self.kv.scan(Column::Receipts, &start, &end, limit)?;
-        entries
-            .into_iter()
-            .map(|(_, bytes)| Receipt::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string())))
-            .collect()
+        Vec::<Receipt>::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string()))
     }
 
     /// Where the transaction with `hash` took effect, if it did.
@@ -356,12 +351,6 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         };
         TxLocation::try_from_slice(&bytes).map(Some).map_err(|e| corrupt(Column::TxIndex, e.to_string()))
     }
-}
-
-fn receipt_key(height: Height, index: u32) -> Vec<u8> {
-    let mut key = height.to_be_bytes().to_vec();
-    key.extend_from_slice(&index.to_be_bytes());
-    key
 }
 
 fn put_height_record(batch: &mut WriteBatch, record: &HeightRecord) {

@@ -306,10 +306,13 @@ impl StateCommitment for SmtCommitment {
         assert!(!writes.is_empty(), "every version writes at least the chain record");
         let parent = version.prev().map(|p| p.0);
         let mut batch = WriteBatch::new();
-        let mut updates = Vec::with_capacity(writes.len());
+        // Everything goes into the batch in key order, which is how the store inserts fastest.
+        let mut hashed: Vec<([u8; 32], &[u8])> =
+            writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), value.as_slice())).collect();
+        hashed.sort_unstable_by_key(|(key_hash, _)| *key_hash);
+        let mut updates = Vec::with_capacity(hashed.len());
         let mut stale_values = Vec::new();
-        for (key, value) in writes {
-            let key_hash = *key.key_hash().as_bytes();
+        for (key_hash, value) in hashed {
             if let Some(parent) = parent {
                 if let Some((old, _)) = versioned_values::entry(kv, &self.values, &key_hash, parent)? {
                     stale_values.push(value_key(&key_hash, old));
@@ -318,10 +321,11 @@ impl StateCommitment for SmtCommitment {
             batch.put(Column::TreeValues, value_key(&key_hash, version.0), stored_value(Some(value)));
             updates.push((key_hash, sha256(value)));
         }
-        updates.sort_unstable_by_key(|(key_hash, _)| *key_hash);
 
         let mut builder = Builder { kv, nodes: &self.nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
         let root = Hash::from_bytes(builder.update(NibblePath::ROOT, &updates)?);
+        // Paths order like their stored keys (length, then nibbles); each path is new once.
+        builder.new_nodes.sort_unstable_by_key(|(path, _)| *path);
         for (path, node) in &builder.new_nodes {
             batch.put(Column::TreeNodes, path.node_key(version.0), node.encode());
         }
