@@ -58,6 +58,25 @@ pub trait StateCommitment: Send + Sync {
         let _ = (version, root, writes);
     }
 
+    /// The store was opened with `version` as its newest committed version. Default: nothing.
+    fn opened(&self, version: Height) {
+        let _ = version;
+    }
+
+    /// Reads `keys` at `version` (the newest committed) into whatever memory the commitment
+    /// keeps, on up to `threads` threads, so that executing a block that touches them does not
+    /// wait on the store key by key. Changes no result. Default: nothing.
+    fn prefetch<K: KvStore>(
+        &self,
+        kv: &K,
+        version: Height,
+        keys: &[StateKey],
+        threads: usize,
+    ) -> Result<(), LedgerError> {
+        let _ = (kv, version, keys, threads);
+        Ok(())
+    }
+
     /// Adds to `batch` the deletion of at most `entries_max` nodes and values that no version
     /// at or after `oldest_kept` needs; returns how many it deleted. Entries left over are found
     /// by the next call.

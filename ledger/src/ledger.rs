@@ -27,6 +27,7 @@ use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::AccountProof;
 use crate::receipt::{receipts_hash, Receipt, TxStatus};
 use crate::smt::SmtCommitment;
+use crate::transaction::Payload;
 
 const META_LAST_COMMITTED: &[u8] = b"last_committed";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
@@ -46,6 +47,9 @@ pub struct LedgerConfig {
     pub prune_entries_per_block_max: usize,
     /// Threads for signature checks; results never depend on it. Default 1.
     pub signature_threads: usize,
+    /// Threads for updating the state tree (its 16 subtrees below the root are split between
+    /// them in large blocks); results never depend on it. Default 1.
+    pub tree_threads: usize,
     /// Most state values (newest version) kept in memory; 0 turns the cache off. Results never
     /// depend on it. Default [`SmtCommitment::VALUES_CACHED_DEFAULT`].
     pub values_cached_max: usize,
@@ -60,6 +64,7 @@ impl Default for LedgerConfig {
             versions_kept_max: 1000,
             prune_entries_per_block_max: 200_000,
             signature_threads: 1,
+            tree_threads: 1,
             values_cached_max: SmtCommitment::VALUES_CACHED_DEFAULT,
             nodes_cached_max: SmtCommitment::NODES_CACHED_DEFAULT,
         }
@@ -136,7 +141,8 @@ fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
 impl<K: KvStore> Ledger<K, SmtCommitment> {
     /// Opens the ledger in `kv` with Keel's sparse Merkle tree (see [`Ledger::open_with`]).
     pub fn open(kv: K, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
-        let commitment = SmtCommitment::with_cache(config.values_cached_max, config.nodes_cached_max);
+        let commitment = SmtCommitment::with_cache(config.values_cached_max, config.nodes_cached_max)
+            .with_threads(config.tree_threads);
         Self::open_with(kv, commitment, genesis, config)
     }
 }
@@ -169,6 +175,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             }
             None => Self::write_genesis(&kv, &commitment, genesis)?,
         };
+        commitment.opened(last.height);
         Ok(Ledger { kv, commitment, rules, config, last, poisoned: false })
     }
 
@@ -228,7 +235,22 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         context: &BlockContext,
     ) -> Result<BlockOutcome, LedgerError> {
         let checked = check_block(txs, &self.rules, self.config.signature_threads)?;
+        self.prefetch(&checked)?;
         execute_block(&self.view(), &checked, context)
+    }
+
+    /// Reads every account `checked` touches into memory, on `tree_threads` threads, so that
+    /// executing it does not wait on the store account by account. Changes no result;
+    /// [`Ledger::execute`] and [`Ledger::execute_checked`] call it.
+    pub fn prefetch(&self, checked: &CheckedBlock) -> Result<(), LedgerError> {
+        let mut keys = Vec::with_capacity(checked.txs().len() * 2);
+        for tx in checked.txs().iter().filter_map(|checked| checked.verdict.as_ref().ok()) {
+            keys.push(StateKey::Account(tx.sender_address()));
+            match &tx.payload {
+                Payload::Transfer { to, .. } => keys.push(StateKey::Account(*to)),
+            }
+        }
+        self.commitment.prefetch(&self.kv, self.last.height, &keys, self.config.tree_threads)
     }
 
     /// Executes a block whose entries the caller already checked (decoded, chain id, signature —
@@ -236,6 +258,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
     /// The caller is responsible for the block limits and for every verdict being what
     /// [`check_block`] would give; the result is then identical to [`Ledger::execute`].
     pub fn execute_checked(&self, checked: &CheckedBlock, context: &BlockContext) -> Result<BlockOutcome, LedgerError> {
+        self.prefetch(checked)?;
         execute_block(&self.view(), checked, context)
     }
 

@@ -112,6 +112,17 @@ impl StateCache {
         inner.values.insert(*key_hash, cached);
     }
 
+    /// The store's newest committed version is `version` (it was just opened): reads at it
+    /// may be remembered from now on.
+    pub(crate) fn opened(&self, version: Version) {
+        self.lock().latest = Some(version);
+    }
+
+    /// Whether `key_hash` has an answer here for reads at the newest version.
+    pub(crate) fn holds_value(&self, key_hash: &[u8; 32]) -> bool {
+        self.lock().values.contains_key(key_hash)
+    }
+
     /// A cached node.
     pub(crate) fn node(&self, key: &NodeKey) -> Option<Node> {
         self.lock().nodes.get(key).cloned()

@@ -91,7 +91,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
         builder = builder.account(address, 1_000_000);
     }
     let genesis = builder.build().expect("bench genesis is valid");
-    let config = LedgerConfig { signature_threads: 2, ..Default::default() };
+    let config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
     let mut ledger = Ledger::open(kv, &genesis, config).expect("open");
     eprintln!("  setup ({} accounts): {:.1}s", addresses.len(), setup.elapsed().as_secs_f64());
 
@@ -126,6 +126,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
         let view = ledger.view();
         let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
         let start = Instant::now();
+        ledger.prefetch(&checked).expect("prefetch");
         let outcome = execute_block(&timed, &checked, &context).expect("execute");
         let exec = start.elapsed();
         times.tree += timed.tree.get();

@@ -44,7 +44,13 @@ use node::{nibble, Child, NibblePath, Node, Slots, Version};
 pub struct SmtCommitment {
     values: Arc<StateCache>,
     nodes: Arc<NodeCache>,
+    threads: usize,
+    parallel_updates_min: usize,
 }
+
+/// Fewest updates in a block for which the 16 subtrees below the root are updated on several
+/// threads; below it, starting threads costs more than it saves.
+const PARALLEL_UPDATES_MIN: usize = 512;
 
 impl SmtCommitment {
     /// Default cache sizes: a million values and a million nodes (the newest node of each path;
@@ -58,7 +64,16 @@ impl SmtCommitment {
         SmtCommitment {
             values: Arc::new(StateCache::new(values_max, 0)),
             nodes: Arc::new(NodeCache { inner: Mutex::new(NodeCacheInner::default()), max: nodes_max }),
+            threads: 1,
+            parallel_updates_min: PARALLEL_UPDATES_MIN,
         }
+    }
+
+    /// Updates the subtrees below the root on up to `threads` threads (at least 1). Results,
+    /// stored bytes included, never depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Entries cached: (values, nodes).
@@ -199,6 +214,16 @@ impl SmtCommitment {
     }
 }
 
+/// A key's update: its key hash and the hash of its new value.
+type Update = ([u8; 32], [u8; 32]);
+
+/// A run of updates sharing the nibble below a node, with that nibble.
+type Group<'a> = (u8, &'a [Update]);
+
+/// What one thread of [`Builder::update_root_in_parallel`] gives back: the root slots it
+/// updated and its builder (the nodes it made, the nodes it replaced).
+type ShareResult<'a, K> = Result<(Vec<(u8, Child)>, Builder<'a, K>), LedgerError>;
+
 /// Builds the nodes of a new version on top of its parent.
 struct Builder<'a, K> {
     kv: &'a K,
@@ -225,42 +250,99 @@ impl<K: KvStore> Builder<'_, K> {
 
     /// Applies `updates` (sorted by key hash, all under `path`) to the node at `path`; returns
     /// the new node's hash.
-    fn update(&mut self, path: NibblePath, updates: &[([u8; 32], [u8; 32])]) -> Result<[u8; 32], LedgerError> {
-        let mut slots: Slots = match self.parent {
-            Some(parent) => {
-                let (version, node) = self.parent_node(&path, parent)?;
-                self.stale_nodes.push(path.node_key(version));
-                node.slots()
-            }
-            None => [None; 16],
-        };
+    fn update(&mut self, path: NibblePath, updates: &[Update]) -> Result<[u8; 32], LedgerError> {
+        let mut slots = self.take_parent_slots(&path)?;
         for group in by_nibble(updates, path.len()) {
             let index = nibble(&group[0].0, path.len());
-            let child_path = path.child(index);
             let slot = &mut slots[index as usize];
-            *slot = Some(match *slot {
-                None => self.build(child_path, group),
-                Some(Child::Leaf { key_hash, value_hash, .. }) => {
-                    if group.iter().any(|(key, _)| *key == key_hash) {
-                        self.build(child_path, group)
-                    } else {
-                        let mut merged = group.to_vec();
-                        let at = merged.partition_point(|(key, _)| *key < key_hash);
-                        merged.insert(at, (key_hash, value_hash));
-                        self.build(child_path, &merged)
-                    }
-                }
-                Some(Child::Node { .. }) => Child::Node { hash: self.update(child_path, group)? },
-            });
+            *slot = Some(self.update_slot(path.child(index), *slot, group)?);
         }
-        let node = Arc::new(Node::from_slots(&slots));
+        Ok(self.finish(path, &slots))
+    }
+
+    /// The parent version's slots at `path` (empty at genesis), recording that node as replaced.
+    fn take_parent_slots(&mut self, path: &NibblePath) -> Result<Slots, LedgerError> {
+        let Some(parent) = self.parent else { return Ok([None; 16]) };
+        let (version, node) = self.parent_node(path, parent)?;
+        self.stale_nodes.push(path.node_key(version));
+        Ok(node.slots())
+    }
+
+    /// The new content of the slot at `path` (which held `slot`) after `group`'s updates.
+    fn update_slot(&mut self, path: NibblePath, slot: Option<Child>, group: &[Update]) -> Result<Child, LedgerError> {
+        Ok(match slot {
+            None => self.build(path, group),
+            Some(Child::Leaf { key_hash, value_hash, .. }) => {
+                if group.iter().any(|(key, _)| *key == key_hash) {
+                    self.build(path, group)
+                } else {
+                    let mut merged = group.to_vec();
+                    let at = merged.partition_point(|(key, _)| *key < key_hash);
+                    merged.insert(at, (key_hash, value_hash));
+                    self.build(path, &merged)
+                }
+            }
+            Some(Child::Node { .. }) => Child::Node { hash: self.update(path, group)? },
+        })
+    }
+
+    /// Stores the node of `slots` at `path`; returns its hash.
+    fn finish(&mut self, path: NibblePath, slots: &Slots) -> [u8; 32] {
+        let node = Arc::new(Node::from_slots(slots));
         let hash = node.hash();
         self.new_nodes.push((path, node));
-        Ok(hash)
+        hash
+    }
+
+    /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
+    /// threads, each with a builder of its own; their nodes and stale lists are merged after.
+    fn update_root_in_parallel(&mut self, updates: &[Update], threads: usize) -> Result<[u8; 32], LedgerError> {
+        let mut slots = self.take_parent_slots(&NibblePath::ROOT)?;
+        let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
+        // Contiguous shares of about equal update counts.
+        let share = updates.len().div_ceil(threads);
+        let mut shares: Vec<Vec<Group<'_>>> = vec![Vec::new()];
+        let mut counted = 0;
+        for group in groups {
+            if counted >= share * shares.len() {
+                shares.push(Vec::new());
+            }
+            counted += group.1.len();
+            shares.last_mut().expect("one share at least").push(group);
+        }
+        let (kv, nodes, parent) = (self.kv, self.nodes, self.parent);
+        let results: Vec<ShareResult<'_, K>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    let slots = &slots;
+                    scope.spawn(move || {
+                        let mut builder = Builder { kv, nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
+                        let mut children = Vec::with_capacity(share.len());
+                        for (index, group) in share {
+                            let child =
+                                builder.update_slot(NibblePath::ROOT.child(index), slots[index as usize], group)?;
+                            children.push((index, child));
+                        }
+                        Ok((children, builder))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().expect("a tree thread panicked")).collect()
+        });
+        for result in results {
+            let (children, builder) = result?;
+            for (index, child) in children {
+                slots[index as usize] = Some(child);
+            }
+            self.new_nodes.extend(builder.new_nodes);
+            self.stale_nodes.extend(builder.stale_nodes);
+        }
+        Ok(self.finish(NibblePath::ROOT, &slots))
     }
 
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
-    fn build(&mut self, path: NibblePath, entries: &[([u8; 32], [u8; 32])]) -> Child {
+    fn build(&mut self, path: NibblePath, entries: &[Update]) -> Child {
         if let [(key_hash, value_hash)] = entries {
             return Child::leaf(*key_hash, *value_hash);
         }
@@ -277,7 +359,7 @@ impl<K: KvStore> Builder<'_, K> {
 }
 
 /// Splits entries sorted by key hash into runs sharing the nibble at `depth`.
-fn by_nibble(entries: &[([u8; 32], [u8; 32])], depth: usize) -> impl Iterator<Item = &[([u8; 32], [u8; 32])]> {
+fn by_nibble(entries: &[Update], depth: usize) -> impl Iterator<Item = &[Update]> {
     entries.chunk_by(move |a, b| nibble(&a.0, depth) == nibble(&b.0, depth))
 }
 
@@ -323,9 +405,16 @@ impl StateCommitment for SmtCommitment {
         }
 
         let mut builder = Builder { kv, nodes: &self.nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
-        let root = Hash::from_bytes(builder.update(NibblePath::ROOT, &updates)?);
-        // Paths order like their stored keys (length, then nibbles); each path is new once.
+        let root = if self.threads > 1 && updates.len() >= self.parallel_updates_min {
+            builder.update_root_in_parallel(&updates, self.threads)?
+        } else {
+            builder.update(NibblePath::ROOT, &updates)?
+        };
+        let root = Hash::from_bytes(root);
+        // Paths order like their stored keys (length, then nibbles); each path is new once. The
+        // stale list is sorted too, so that its bytes do not depend on the thread count.
         builder.new_nodes.sort_unstable_by_key(|(path, _)| *path);
+        builder.stale_nodes.sort_unstable();
         for (path, node) in &builder.new_nodes {
             batch.put(Column::TreeNodes, path.node_key(version.0), node.encode());
         }
@@ -338,6 +427,42 @@ impl StateCommitment for SmtCommitment {
         }
         self.nodes.set_pending(PendingNodes { version: version.0, root, nodes: builder.new_nodes });
         Ok((root, batch))
+    }
+
+    fn opened(&self, version: Height) {
+        self.values.opened(version.0);
+    }
+
+    fn prefetch<K: KvStore>(
+        &self,
+        kv: &K,
+        version: Height,
+        keys: &[StateKey],
+        threads: usize,
+    ) -> Result<(), LedgerError> {
+        let missing: Vec<[u8; 32]> = keys
+            .iter()
+            .map(|key| *key.key_hash().as_bytes())
+            .filter(|key_hash| !self.values.holds_value(key_hash))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let chunk = missing.len().div_ceil(threads.max(1));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = missing
+                .chunks(chunk)
+                .map(|keys| {
+                    scope.spawn(move || -> Result<(), LedgerError> {
+                        for key_hash in keys {
+                            versioned_values::entry(kv, &self.values, key_hash, version.0)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().try_for_each(|handle| handle.join().expect("a prefetch thread panicked"))
+        })
     }
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {

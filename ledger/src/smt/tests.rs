@@ -37,8 +37,12 @@ proptest! {
     fn roots_proofs_and_reads_match_jmt(
         versions in prop::collection::vec(prop::collection::vec((0u16..400, any::<u8>()), 1..60), 1..9),
         cached in any::<bool>(),
+        threads in 1usize..4,
     ) {
-        let (ours, ours_kv) = (if cached { SmtCommitment::default() } else { SmtCommitment::with_cache(0, 0) }, MemKv::new());
+        let ours = if cached { SmtCommitment::default() } else { SmtCommitment::with_cache(0, 0) };
+        // Split below the root from 2 updates on, so that small cases take the parallel path.
+        let ours = SmtCommitment { parallel_updates_min: 2, ..ours.with_threads(threads) };
+        let ours_kv = MemKv::new();
         let (theirs, theirs_kv) = (JmtCommitment::with_cache(0, 0), MemKv::new());
         let kept = 3;
         for (version, raw) in versions.iter().enumerate() {
@@ -60,6 +64,26 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The thread count changes no stored byte.
+    #[test]
+    fn stored_bytes_do_not_depend_on_threads(
+        versions in prop::collection::vec(prop::collection::vec((0u16..400, any::<u8>()), 1..80), 1..6),
+    ) {
+        let run = |threads: usize| {
+            let tree = SmtCommitment { parallel_updates_min: 2, ..SmtCommitment::default().with_threads(threads) };
+            let kv = MemKv::new();
+            for (version, raw) in versions.iter().enumerate() {
+                commit(&tree, &kv, version as u64, &writes_of(raw, version as u64), 0);
+            }
+            kv.dump()
+        };
+        prop_assert!(run(1) == run(3));
     }
 }
 
