@@ -45,8 +45,7 @@ pub struct JmtCommitment {
 }
 
 impl JmtCommitment {
-    /// Default cache sizes: a million values and two million nodes, about 0.6 GB with a
-    /// million accounts.
+    /// Default cache sizes: a million values and two million nodes.
     pub const VALUES_CACHED_DEFAULT: usize = 1_000_000;
     /// See [`JmtCommitment::VALUES_CACHED_DEFAULT`].
     pub const NODES_CACHED_DEFAULT: usize = 2_000_000;

@@ -54,7 +54,7 @@ const PARALLEL_UPDATES_MIN: usize = 512;
 
 impl SmtCommitment {
     /// Default cache sizes: a million values and a million nodes (the newest node of each path;
-    /// a million accounts make about 330,000), about 0.5 GB when full.
+    /// a million random accounts make about 330,000 paths).
     pub const VALUES_CACHED_DEFAULT: usize = 1_000_000;
     /// See [`SmtCommitment::VALUES_CACHED_DEFAULT`].
     pub const NODES_CACHED_DEFAULT: usize = 1_000_000;
