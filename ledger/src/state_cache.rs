@@ -187,7 +187,7 @@ impl StateCache {
 }
 
 /// Drops about an eighth of `map` when it is full, so that eviction is rare and cheap.
-fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut FxHashMap<K, V>, max: usize) {
+pub(crate) fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut FxHashMap<K, V>, max: usize) {
     if map.len() < max {
         return;
     }

@@ -35,7 +35,7 @@ use crate::error::LedgerError;
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
-use crate::state_cache::StateCache;
+use crate::state_cache::{make_room, StateCache};
 use crate::versioned_values::{self, stored_value, value_key};
 use node::{nibble, Child, NibblePath, Node, Slots, Version};
 
@@ -149,17 +149,6 @@ impl NodeCache {
             // block replaced, so it starts afresh.
             _ => inner.nodes.clear(),
         }
-    }
-}
-
-/// Drops about an eighth of `map` when it is full.
-fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut FxHashMap<K, V>, max: usize) {
-    if map.len() < max {
-        return;
-    }
-    let victims: Vec<K> = map.keys().take((max / 8).max(1)).cloned().collect();
-    for key in victims {
-        map.remove(&key);
     }
 }
 
