@@ -33,24 +33,23 @@ impl PublicKey {
     /// Parses a compressed point, refusing invalid and small-order ("weak") keys.
     ///
     /// Decompressing a point costs a field exponentiation (about a fifth of a signature check),
-    /// and the same senders and validators come back again and again, so each thread remembers
-    /// the keys it parsed recently. The cache only memoises this pure function: the answer for
-    /// given bytes is the same with or without it.
+    /// and the same senders and validators come back again and again, so the process remembers
+    /// the keys it parsed recently — for every thread, since signature checks run on short-lived
+    /// scoped threads. The cache only memoises this pure function: the answer for given bytes is
+    /// the same with or without it.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
-        if let Some(key) = PARSED_KEYS.with(|cache| cache.borrow().get(bytes).copied()) {
+        if let Some(key) = parsed_keys().get(bytes).copied() {
             return Ok(PublicKey(key));
         }
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
         if key.is_weak() {
             return Err(CryptoError::InvalidPublicKey);
         }
-        PARSED_KEYS.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if cache.len() >= PARSED_KEYS_MAX {
-                cache.clear();
-            }
-            cache.insert(*bytes, key);
-        });
+        let mut cache = parsed_keys();
+        if cache.len() >= PARSED_KEYS_MAX {
+            cache.clear();
+        }
+        cache.insert(*bytes, key);
         Ok(PublicKey(key))
     }
 
@@ -140,12 +139,17 @@ impl BorshDeserialize for PublicKey {
     }
 }
 
-/// Valid keys each thread remembers (about 200 bytes each); the cache starts over when full.
-const PARSED_KEYS_MAX: usize = 8192;
+/// Valid keys the process remembers (about 250 bytes each with the map's overhead, 16 MB when
+/// full); the cache starts over when full.
+const PARSED_KEYS_MAX: usize = 65_536;
 
-thread_local! {
-    static PARSED_KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+/// The parsed-key cache. A std `HashMap`: its per-process random seed keeps an adversary from
+/// choosing keys that collide. The lock is held for one lookup or insert.
+fn parsed_keys() -> std::sync::MutexGuard<'static, std::collections::HashMap<[u8; 32], VerifyingKey>> {
+    static PARSED_KEYS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], VerifyingKey>>> =
+        std::sync::OnceLock::new();
+    // A panic while the lock is held cannot leave the map half-updated (one insert or clear).
+    PARSED_KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An ed25519 signature: 64 bytes, `R ‖ s`.

@@ -8,7 +8,8 @@
 //! and with signatures already verified, and the share of time in signature checks, execution
 //! rules (state reads), tree updates and store writes (one synced RocksDB batch per block).
 //! `KEEL_BENCH_ACCOUNTS=100000,1000000` and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes,
-//! `KEEL_BENCH_STORE=rocksdb|memory` the store (default rocksdb, in a temporary directory).
+//! `KEEL_BENCH_SENDERS=repeat|fresh` whether blocks reuse their senders (default) or bring new
+//! ones, `KEEL_BENCH_STORE=rocksdb|memory` the store (default rocksdb, in a temporary directory).
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
@@ -77,9 +78,14 @@ struct Times {
 
 fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
     let setup = Instant::now();
-    // Only the senders need keys; the other accounts are funded addresses. Each block has the
-    // same `block_len` senders, each sending its next nonce; recipients are drawn from all accounts.
-    let senders: Vec<Keypair> = (0..block_len).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
+    // Only the senders need keys; the other accounts are funded addresses. By default each block
+    // has the same `block_len` senders, each sending its next nonce; with KEEL_BENCH_SENDERS=fresh
+    // every block has senders never seen before (nothing about them is cached). Recipients are
+    // drawn from all accounts.
+    let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
+    let fresh = std::env::var("KEEL_BENCH_SENDERS").is_ok_and(|mode| mode == "fresh");
+    let sender_count = if fresh { block_len * (warmup + BLOCKS_MEASURED) } else { block_len };
+    let senders: Vec<Keypair> = (0..sender_count).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
     let mut addresses: Vec<Address> = senders.iter().map(|k| Address::from_public_key(&k.public())).collect();
     addresses.extend((senders.len()..accounts).map(|i| Address::from_bytes(*secret(i).as_bytes())));
     addresses.truncate(accounts.max(senders.len()));
@@ -97,17 +103,16 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut times = Times::default();
-    let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
     for block in 0..warmup + BLOCKS_MEASURED {
         let measured = block >= warmup;
         let txs: Vec<Vec<u8>> = (0..block_len)
             .map(|i| {
-                let sender = &senders[i];
+                let sender = if fresh { &senders[block * block_len + i] } else { &senders[i] };
                 let to = addresses[rng.below(addresses.len())];
                 Transaction {
                     chain_id: "keel-bench".into(),
                     sender: sender.public(),
-                    nonce: block as u64,
+                    nonce: if fresh { 0 } else { block as u64 },
                     fee: 1,
                     payload: Payload::Transfer { to, amount: 10 },
                 }
@@ -141,6 +146,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
     let pre = times.rules + times.tree + times.write;
     let all = pre + times.sig;
     let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64();
+    let store = if fresh { format!("{store}, fresh senders") } else { store.to_owned() };
     println!(
         "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s | \
          signatures {:>4.1}%, rules+reads {:>4.1}%, tree {:>4.1}%, store write {:>4.1}% (commit incl. pruning)",
