@@ -145,3 +145,26 @@ fn reopening_reports_the_last_block_and_refuses_another_genesis() {
     assert!(matches!(Ledger::open(kv, &other, LedgerConfig::default()), Err(LedgerError::GenesisMismatch { .. })));
     let _ = Address::from_bytes([0; 32]);
 }
+
+#[test]
+fn a_store_of_another_tree_format_is_refused_not_misread() {
+    let kv = Arc::new(MemKv::new());
+    let genesis = genesis(&[1_000]);
+    let jmt = keel_ledger::JmtCommitment::default();
+    let mut ledger = Ledger::open_with(kv.clone(), jmt, &genesis, LedgerConfig::default()).unwrap();
+    let outcome = ledger.execute(&[transfer(0, 1, 0, 10, 1)], &context(1)).unwrap();
+    ledger.commit(outcome).unwrap();
+    drop(ledger);
+    match Ledger::open(kv.clone(), &genesis, LedgerConfig::default()) {
+        Err(LedgerError::StateFormatMismatch { stored, expected }) => {
+            assert_eq!((stored.as_str(), expected), ("jmt-v1", "keel-smt-v1"));
+        }
+        other => panic!("expected a format mismatch, got {:?}", other.map(|l| *l.last_committed())),
+    }
+    // The store itself is untouched: the tree it was written with still opens it.
+    let jmt = keel_ledger::JmtCommitment::default();
+    assert_eq!(
+        Ledger::open_with(kv, jmt, &genesis, LedgerConfig::default()).unwrap().last_committed().height,
+        Height(1)
+    );
+}
