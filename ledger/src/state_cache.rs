@@ -6,7 +6,7 @@
 //! executing a block reads the store only for keys and nodes it has not seen since it opened.
 //!
 //! Correctness rests on two facts, and on updating the cache only after a block's batch is
-//! durable ([`StateCache::committed`]):
+//! durable (`StateCache::committed`):
 //! - a tree node's key (version, nibble path) is written once and never changes, so a cached node
 //!   is right for as long as the node exists; nodes are dropped from the cache when the tree
 //!   replaces them (its stale-node index says which), and the pruner deletes only those;

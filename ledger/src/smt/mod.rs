@@ -6,18 +6,19 @@
 //! its own bookkeeping (owned node keys, per-node hash maps, cloned 16-slot arrays, a B-tree of
 //! the batch) and writes about 140,000 store entries (a node per leaf, a stale-index entry per
 //! replaced node and value). This tree keeps leaves inside their parent node, updates each touched
-//! node once with a sorted batch, keeps the newest nodes in memory, and writes one stale list per
-//! version instead of an entry per stale item.
+//! node once with a sorted batch (the 16 subtrees below the root split over `tree_threads`
+//! threads), keeps the newest nodes in memory, and writes one stale list per version instead of an
+//! entry per stale item.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
 //! * `TreeNodes`: see [`node`] — `path ‖ version` → node. The node live at version v is the
 //!   newest at or before v, so a node that did not change is never rewritten.
-//! * `TreeValues`: as [`crate::versioned_values`].
+//! * `TreeValues`: as in `versioned_values.rs`, shared with [`crate::JmtCommitment`].
 //! * `StaleNodes`, `StaleValues`: `version (8, BE)` → borsh list of the node (value) keys that
 //!   version replaced. Those are needed only by older versions; pruning deletes them once the
 //!   version is at or below the oldest kept.
 //!
-//! Memory: the newest node of each path is cached (see [`NodeCache`]), values through the
+//! Memory: the newest node of each path is cached (`NodeCache` below), values through the
 //! [`StateCache`]. Both are filled only from committed blocks (or reads of committed state), so
 //! they never change a result.
 
