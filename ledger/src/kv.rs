@@ -21,16 +21,18 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Column {
     /// Merkle tree nodes. [`crate::SmtCommitment`]: `path length (1) ‖ packed nibbles ‖ version
-    /// (8, BE)` → node (see `smt/node.rs`); [`crate::JmtCommitment`]: `version (8, BE) ‖
-    /// borsh(nibble path)` → `borsh(jmt Node)`. The store records which (`state_format`).
+    /// (8, BE)` → node, leaf values inside (see `smt/node.rs`); [`crate::JmtCommitment`]:
+    /// `version (8, BE) ‖ borsh(nibble path)` → `borsh(jmt Node)`. The store records which
+    /// (`state_format`).
     TreeNodes,
-    /// Versioned state values: `key hash (32) ‖ version (8, BE)` → `0x01 ‖ value` or `0x00` (deleted).
+    /// Versioned state values (jmt only; the SMT keeps values in its leaves): `key hash (32) ‖
+    /// version (8, BE)` → `0x01 ‖ value` or `0x00` (deleted).
     TreeValues,
     /// Nodes replaced at a version. SMT: `version (8, BE)` → borsh list of node keys; jmt:
     /// `stale since (8, BE) ‖ node key` → empty.
     StaleNodes,
-    /// Values replaced at a version. SMT: `version (8, BE)` → borsh list of value keys; jmt:
-    /// `stale since (8, BE) ‖ key hash (32) ‖ old version (8, BE)` → empty.
+    /// Values replaced at a version (jmt only): `stale since (8, BE) ‖ key hash (32) ‖ old
+    /// version (8, BE)` → empty.
     StaleValues,
     /// Receipts: `height (8, BE)` → `borsh(Vec<Receipt>)`, the block's receipts in block order.
     Receipts,

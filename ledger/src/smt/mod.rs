@@ -5,18 +5,18 @@
 //! Why not jmt: for a block of 10,000 transfers (20,000 leaf updates) jmt spends about 150 ms in
 //! its own bookkeeping (owned node keys, per-node hash maps, cloned 16-slot arrays, a B-tree of
 //! the batch) and writes about 140,000 store entries (a node per leaf, a stale-index entry per
-//! replaced node and value). This tree keeps leaves inside their parent node, updates each touched
+//! replaced node and value). This tree keeps leaves, values included, inside their parent node, updates each touched
 //! node once with a sorted batch (the 16 subtrees below the root split over `tree_threads`
 //! threads), keeps the newest nodes in memory, and writes one stale list per version instead of an
 //! entry per stale item.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
-//! * `TreeNodes`: see [`node`] — `path ‖ version` → node. The node live at version v is the
-//!   newest at or before v, so a node that did not change is never rewritten.
-//! * `TreeValues`: as in `versioned_values.rs`, shared with [`crate::JmtCommitment`].
-//! * `StaleNodes`, `StaleValues`: `version (8, BE)` → borsh list of the node (value) keys that
-//!   version replaced. Those are needed only by older versions; pruning deletes them once the
-//!   version is at or below the oldest kept.
+//! * `TreeNodes`: see [`node`] — `path ‖ version` → node, leaves and their values inside. The node
+//!   live at version v is the newest at or before v, so a node that did not change is never
+//!   rewritten, and a read at v walks from v's root (one `seek_for_prev` per level not in memory).
+//! * `StaleNodes`: `version (8, BE)` → borsh list of the node keys that version replaced. Those
+//!   are needed only by older versions; pruning deletes them once the version is at or below the
+//!   oldest kept. (`TreeValues` and `StaleValues` are [`crate::JmtCommitment`]'s only.)
 //!
 //! Memory: the newest node of each path is cached (`NodeCache` below), values through the
 //! [`StateCache`]. Both are filled only from committed blocks (or reads of committed state), so
@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
 
 use crate::account::StateKey;
 use crate::commitment::{StateCommitment, StateWrites};
@@ -37,7 +36,6 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::state_cache::{make_room, StateCache};
-use crate::versioned_values::{self, stored_value, value_key};
 use node::{nibble, Child, NibblePath, Node, Slots, Version};
 
 /// The sparse Merkle tree commitment (see the module docs).
@@ -157,10 +155,6 @@ fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
     StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 /// The node live at `version` at `path`, from the store: the newest at or before `version`.
 fn stored_node<K: KvStore>(
     kv: &K,
@@ -198,14 +192,59 @@ impl SmtCommitment {
         Ok(stored_node(kv, path, version)?.map(|(found, node)| (found, Arc::new(node))))
     }
 
+    /// The value of `key_hash` at `version`: from the value cache, else by walking the tree from
+    /// that version's root (remembered when `version` is the newest).
+    fn value<K: KvStore>(&self, kv: &K, version: Version, key_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, LedgerError> {
+        if let Some(cached) = self.values.value(key_hash, version) {
+            return Ok(cached.and_then(|(_, value)| value));
+        }
+        let found = self.leaf_value(kv, version, key_hash)?;
+        // The version of the node holding the leaf is at or after the value's own write, so
+        // the cache answers with it only reads at or after that node's version.
+        let remembered = found.as_ref().map(|(at, value)| (*at, Some(value.to_vec())));
+        self.values.remember_value(key_hash, version, &remembered);
+        Ok(found.map(|(_, value)| value.to_vec()))
+    }
+
+    /// The leaf value of `key_hash` at `version` and the version of the node holding it.
+    fn leaf_value<K: KvStore>(
+        &self,
+        kv: &K,
+        version: Version,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<LeafValue>, LedgerError> {
+        let Some(mut node) = self.root_node(kv, version)? else {
+            return Err(LedgerError::Tree { reason: format!("the state of version {version} is not stored") });
+        };
+        let (mut path, mut node_version) = (NibblePath::ROOT, version);
+        loop {
+            match node.child(nibble(key_hash, path.len())) {
+                None => return Ok(None),
+                Some(Child::Leaf { key_hash: found, value, .. }) => {
+                    return Ok((found == key_hash).then(|| (node_version, value.clone())));
+                }
+                Some(Child::Node { .. }) => {
+                    path = path.child(nibble(key_hash, path.len()));
+                    let (found_version, child) = self
+                        .node_at(kv, &path, version)?
+                        .ok_or_else(|| corrupt(Column::TreeNodes, "a node's child node is missing"))?;
+                    (node, node_version) = (child, found_version);
+                }
+            }
+        }
+    }
+
     /// The root node of `version` (written at exactly that version), if kept.
     fn root_node<K: KvStore>(&self, kv: &K, version: Version) -> Result<Option<Arc<Node>>, LedgerError> {
         Ok(self.node_at(kv, &NibblePath::ROOT, version)?.filter(|(found, _)| *found == version).map(|(_, node)| node))
     }
 }
 
-/// A key's update: its key hash and the hash of its new value.
-type Update = ([u8; 32], [u8; 32]);
+/// A leaf's value and the version of the node holding it.
+type LeafValue = (Version, Arc<[u8]>);
+
+/// A key's update: its key hash and its new value.
+type Update = ([u8; 32], Arc<[u8]>);
 
 /// A run of updates sharing the nibble below a node, with that nibble.
 type Group<'a> = (u8, &'a [Update]);
@@ -244,15 +283,15 @@ impl<K: KvStore> Builder<'_, K> {
         let mut slots = self.take_parent_slots(&path)?;
         for group in by_nibble(updates, path.len()) {
             let index = nibble(&group[0].0, path.len());
-            let slot = &mut slots[index as usize];
-            *slot = Some(self.update_slot(path.child(index), *slot, group)?);
+            let slot = slots[index as usize].take();
+            slots[index as usize] = Some(self.update_slot(path.child(index), slot, group)?);
         }
         Ok(self.finish(path, &slots))
     }
 
     /// The parent version's slots at `path` (empty at genesis), recording that node as replaced.
     fn take_parent_slots(&mut self, path: &NibblePath) -> Result<Slots, LedgerError> {
-        let Some(parent) = self.parent else { return Ok([None; 16]) };
+        let Some(parent) = self.parent else { return Ok(Slots::default()) };
         let (version, node) = self.parent_node(path, parent)?;
         self.stale_nodes.push(path.node_key(version));
         Ok(node.slots())
@@ -262,13 +301,13 @@ impl<K: KvStore> Builder<'_, K> {
     fn update_slot(&mut self, path: NibblePath, slot: Option<Child>, group: &[Update]) -> Result<Child, LedgerError> {
         Ok(match slot {
             None => self.build(path, group),
-            Some(Child::Leaf { key_hash, value_hash, .. }) => {
+            Some(Child::Leaf { key_hash, value, .. }) => {
                 if group.iter().any(|(key, _)| *key == key_hash) {
                     self.build(path, group)
                 } else {
                     let mut merged = group.to_vec();
                     let at = merged.partition_point(|(key, _)| *key < key_hash);
-                    merged.insert(at, (key_hash, value_hash));
+                    merged.insert(at, (key_hash, value));
                     self.build(path, &merged)
                 }
             }
@@ -310,8 +349,8 @@ impl<K: KvStore> Builder<'_, K> {
                         let mut builder = Builder { kv, nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
                         let mut children = Vec::with_capacity(share.len());
                         for (index, group) in share {
-                            let child =
-                                builder.update_slot(NibblePath::ROOT.child(index), slots[index as usize], group)?;
+                            let slot = slots[index as usize].clone();
+                            let child = builder.update_slot(NibblePath::ROOT.child(index), slot, group)?;
                             children.push((index, child));
                         }
                         Ok((children, builder))
@@ -333,10 +372,10 @@ impl<K: KvStore> Builder<'_, K> {
 
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
     fn build(&mut self, path: NibblePath, entries: &[Update]) -> Child {
-        if let [(key_hash, value_hash)] = entries {
-            return Child::leaf(*key_hash, *value_hash);
+        if let [(key_hash, value)] = entries {
+            return Child::leaf(*key_hash, value.clone());
         }
-        let mut slots: Slots = [None; 16];
+        let mut slots = Slots::default();
         for group in by_nibble(entries, path.len()) {
             let index = nibble(&group[0].0, path.len());
             slots[index as usize] = Some(self.build(path.child(index), group));
@@ -358,11 +397,10 @@ fn encode_keys(keys: &[Vec<u8>]) -> Vec<u8> {
 }
 
 impl StateCommitment for SmtCommitment {
-    const FORMAT: &'static str = "keel-smt-v1";
+    const FORMAT: &'static str = "keel-smt-v2";
 
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
-        let found = versioned_values::entry(kv, &self.values, key.key_hash().as_bytes(), version.0)?;
-        Ok(found.and_then(|(_, value)| value))
+        self.value(kv, version.0, key.key_hash().as_bytes())
     }
 
     fn root<K: KvStore>(&self, kv: &K, version: Height) -> Result<Option<Hash>, LedgerError> {
@@ -382,16 +420,12 @@ impl StateCommitment for SmtCommitment {
         let mut hashed: Vec<([u8; 32], &[u8])> =
             writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), value.as_slice())).collect();
         hashed.sort_unstable_by_key(|(key_hash, _)| *key_hash);
-        let mut updates = Vec::with_capacity(hashed.len());
-        let mut stale_values = Vec::new();
+        let mut updates: Vec<Update> = Vec::with_capacity(hashed.len());
         for (key_hash, value) in hashed {
-            if let Some(parent) = parent {
-                if let Some((old, _)) = versioned_values::entry(kv, &self.values, &key_hash, parent)? {
-                    stale_values.push(value_key(&key_hash, old));
-                }
+            if u16::try_from(value.len()).is_err() {
+                return Err(LedgerError::Tree { reason: format!("a state value of {} bytes", value.len()) });
             }
-            batch.put(Column::TreeValues, value_key(&key_hash, version.0), stored_value(Some(value)));
-            updates.push((key_hash, sha256(value)));
+            updates.push((key_hash, Arc::from(value)));
         }
 
         let mut builder = Builder { kv, nodes: &self.nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
@@ -408,12 +442,8 @@ impl StateCommitment for SmtCommitment {
         for (path, node) in &builder.new_nodes {
             batch.put(Column::TreeNodes, path.node_key(version.0), node.encode());
         }
-        let version_key = version.0.to_be_bytes().to_vec();
         if !builder.stale_nodes.is_empty() {
-            batch.put(Column::StaleNodes, version_key.clone(), encode_keys(&builder.stale_nodes));
-        }
-        if !stale_values.is_empty() {
-            batch.put(Column::StaleValues, version_key, encode_keys(&stale_values));
+            batch.put(Column::StaleNodes, version.0.to_be_bytes().to_vec(), encode_keys(&builder.stale_nodes));
         }
         self.nodes.set_pending(PendingNodes { version: version.0, root, nodes: builder.new_nodes });
         Ok((root, batch))
@@ -445,7 +475,7 @@ impl StateCommitment for SmtCommitment {
                 .map(|keys| {
                     scope.spawn(move || -> Result<(), LedgerError> {
                         for key_hash in keys {
-                            versioned_values::entry(kv, &self.values, key_hash, version.0)?;
+                            self.value(kv, version.0, key_hash)?;
                         }
                         Ok(())
                     })
@@ -518,26 +548,24 @@ impl StateCommitment for SmtCommitment {
         // Items replaced at version v are needed only below v: delete them once v <= oldest_kept.
         let end = oldest_kept.0.checked_add(1).map_or(vec![0xff; 9], |v| v.to_be_bytes().to_vec());
         let mut deleted = 0;
-        for (index, target) in [(Column::StaleNodes, Column::TreeNodes), (Column::StaleValues, Column::TreeValues)] {
-            // A handful of lists at a time: each holds a whole version's replaced items.
-            for (key, bytes) in kv.scan(index, &[], &end, 16)? {
-                let room = entries_max - deleted;
-                if room == 0 {
-                    return Ok(deleted);
-                }
-                let mut keys: Vec<Vec<u8>> =
-                    borsh::from_slice(&bytes).map_err(|e| corrupt(index, format!("stale list: {e}")))?;
-                let now = keys.len().min(room);
-                for stale in keys.drain(..now) {
-                    batch.delete(target, stale);
-                }
-                deleted += now;
-                if keys.is_empty() {
-                    batch.delete(index, key);
-                } else {
-                    batch.put(index, key, encode_keys(&keys));
-                    return Ok(deleted);
-                }
+        // A handful of lists at a time: each holds a whole version's replaced nodes.
+        for (key, bytes) in kv.scan(Column::StaleNodes, &[], &end, 16)? {
+            let room = entries_max - deleted;
+            if room == 0 {
+                break;
+            }
+            let mut keys: Vec<Vec<u8>> =
+                borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
+            let now = keys.len().min(room);
+            for stale in keys.drain(..now) {
+                batch.delete(Column::TreeNodes, stale);
+            }
+            deleted += now;
+            if keys.is_empty() {
+                batch.delete(Column::StaleNodes, key);
+            } else {
+                batch.put(Column::StaleNodes, key, encode_keys(&keys));
+                break;
             }
         }
         Ok(deleted)
@@ -556,7 +584,7 @@ fn descend(slots: &Slots, index: u8, siblings: &mut Vec<[u8; 32]>) -> Option<Chi
         let mut present = slots[half..half + width].iter().flatten();
         let first = present.next()?;
         if width == 1 || (present.next().is_none() && matches!(first, Child::Leaf { .. })) {
-            return Some(*first);
+            return Some(first.clone());
         }
     }
     unreachable!("the walk ends at width 1 at the latest")

@@ -11,7 +11,12 @@
 //! Stored form: key `path length (1) ‖ packed nibbles ‖ version (8, BE)`, so that one path's
 //! versions are adjacent and the node live at version v is one `seek_for_prev(path ‖ v)`; value
 //! `existence bitmap (2, BE) ‖ leaf bitmap (2, BE)`, then per present slot in nibble order a
-//! leaf's `key hash ‖ value hash` or a child node's hash.
+//! leaf's `key hash ‖ value length (2, BE) ‖ value` or a child node's hash. A leaf carries its
+//! value, so the state has no other copy of it.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use crate::proof::{hash_pair, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
 
@@ -88,15 +93,18 @@ pub fn leaf_hash(key_hash: &[u8; 32], value_hash: &[u8; 32]) -> [u8; 32] {
 }
 
 /// One slot of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Child {
     /// A single key below this slot.
     Leaf {
         /// The key's hash.
         key_hash: [u8; 32],
-        /// SHA-256 of its value.
+        /// Its value.
+        value: Arc<[u8]>,
+        /// SHA-256 of the value.
         value_hash: [u8; 32],
-        /// [`leaf_hash`] of the two, kept so that folding a node never recomputes it.
+        /// [`leaf_hash`] of the key hash and value hash, kept so that folding a node never
+        /// recomputes it.
         hash: [u8; 32],
     },
     /// The node one nibble below, with this hash.
@@ -107,9 +115,10 @@ pub enum Child {
 }
 
 impl Child {
-    /// A leaf slot.
-    pub fn leaf(key_hash: [u8; 32], value_hash: [u8; 32]) -> Child {
-        Child::Leaf { key_hash, value_hash, hash: leaf_hash(&key_hash, &value_hash) }
+    /// A leaf slot holding `value`.
+    pub fn leaf(key_hash: [u8; 32], value: Arc<[u8]>) -> Child {
+        let value_hash: [u8; 32] = Sha256::digest(&value).into();
+        Child::Leaf { key_hash, value, value_hash, hash: leaf_hash(&key_hash, &value_hash) }
     }
 
     /// The slot's hash.
@@ -133,17 +142,22 @@ impl Node {
     /// A node of `slots`.
     pub fn from_slots(slots: &Slots) -> Node {
         let children: Vec<(u8, Child)> =
-            slots.iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))).collect();
+            slots.iter().enumerate().filter_map(|(i, slot)| slot.clone().map(|child| (i as u8, child))).collect();
         Node { children: children.into_boxed_slice() }
     }
 
     /// The node's 16 slots.
     pub fn slots(&self) -> Slots {
-        let mut slots: Slots = [None; 16];
+        let mut slots = Slots::default();
         for (index, child) in self.children.iter() {
-            slots[*index as usize] = Some(*child);
+            slots[*index as usize] = Some(child.clone());
         }
         slots
+    }
+
+    /// The slot at `index`.
+    pub fn child(&self, index: u8) -> Option<&Child> {
+        self.children.iter().find(|(i, _)| *i == index).map(|(_, child)| child)
     }
 
     /// The present slots, in nibble order.
@@ -156,17 +170,20 @@ impl Node {
         fold(&self.slots(), 0, 16)
     }
 
-    /// The stored form (see the module docs).
+    /// The stored form (see the module docs). Values must fit a 2-byte length (the caller
+    /// checks; state values are at most 64 bytes).
     pub fn encode(&self) -> Vec<u8> {
         let (mut existence, mut leaves) = (0u16, 0u16);
         let mut body = Vec::with_capacity(self.children.len() * 64);
         for (index, child) in self.children.iter() {
             existence |= 1 << index;
             match child {
-                Child::Leaf { key_hash, value_hash, .. } => {
+                Child::Leaf { key_hash, value, .. } => {
                     leaves |= 1 << index;
                     body.extend_from_slice(key_hash);
-                    body.extend_from_slice(value_hash);
+                    let len = u16::try_from(value.len()).expect("state values fit a 2-byte length");
+                    body.extend_from_slice(&len.to_be_bytes());
+                    body.extend_from_slice(value);
                 }
                 Child::Node { hash } => body.extend_from_slice(hash),
             }
@@ -180,11 +197,13 @@ impl Node {
 
     /// Decodes the stored form; the reason when the bytes are not a node.
     pub fn decode(bytes: &[u8]) -> Result<Node, String> {
-        let take32 = |rest: &mut &[u8]| -> Result<[u8; 32], String> {
-            let (head, tail) = rest.split_at_checked(32).ok_or("node ends early")?;
+        fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
+            let (head, tail) = rest.split_at_checked(len).ok_or("node ends early")?;
             *rest = tail;
-            Ok(head.try_into().expect("32 bytes"))
-        };
+            Ok(head)
+        }
+        let take32 =
+            |rest: &mut &[u8]| -> Result<[u8; 32], String> { Ok(take(rest, 32)?.try_into().expect("32 bytes")) };
         let (header, mut rest) = bytes.split_at_checked(4).ok_or("node shorter than its header")?;
         let existence = u16::from_be_bytes([header[0], header[1]]);
         let leaves = u16::from_be_bytes([header[2], header[3]]);
@@ -197,7 +216,10 @@ impl Node {
                 continue;
             }
             let child = if leaves & (1 << index) != 0 {
-                Child::leaf(take32(&mut rest)?, take32(&mut rest)?)
+                let key_hash = take32(&mut rest)?;
+                let len = take(&mut rest, 2)?;
+                let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                Child::leaf(key_hash, Arc::from(take(&mut rest, len)?))
             } else {
                 Child::Node { hash: take32(&mut rest)? }
             };
@@ -246,8 +268,8 @@ mod tests {
 
     #[test]
     fn nodes_round_trip_and_refuse_bad_bytes() {
-        let mut slots: Slots = [None; 16];
-        slots[2] = Some(Child::leaf([1; 32], [2; 32]));
+        let mut slots = Slots::default();
+        slots[2] = Some(Child::leaf([1; 32], Arc::from(&[2u8, 3][..])));
         slots[9] = Some(Child::Node { hash: [3; 32] });
         let node = Node::from_slots(&slots);
         assert_eq!(Node::decode(&node.encode()).unwrap(), node);
@@ -260,10 +282,10 @@ mod tests {
 
     #[test]
     fn folding_collapses_single_leaves_but_not_single_nodes() {
-        let mut slots: Slots = [None; 16];
+        let mut slots = Slots::default();
         assert_eq!(fold(&slots, 0, 16), EMPTY_SUBTREE_HASH);
-        let leaf = Child::leaf([1; 32], [2; 32]);
-        slots[5] = Some(leaf);
+        let leaf = Child::leaf([1; 32], Arc::from(&[2u8][..]));
+        slots[5] = Some(leaf.clone());
         assert_eq!(fold(&slots, 0, 16), *leaf.hash(), "one leaf is the whole node");
         slots[5] = Some(Child::Node { hash: [7; 32] });
         assert_ne!(fold(&slots, 0, 16), [7; 32], "a lone child node is hashed with placeholders");
