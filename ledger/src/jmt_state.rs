@@ -55,11 +55,6 @@ impl JmtCommitment {
         JmtCommitment { cache: Arc::new(StateCache::new(values_max, nodes_max)) }
     }
 
-    /// The cache, for tests and metrics.
-    pub fn cache(&self) -> &StateCache {
-        &self.cache
-    }
-
     fn reader<'a, K>(&'a self, kv: &'a K, remember_nodes: bool) -> JmtReader<'a, K> {
         JmtReader { kv, cache: &self.cache, remember_nodes }
     }

@@ -178,12 +178,6 @@ impl StateCache {
             _ => inner.nodes.clear(),
         }
     }
-
-    /// Entries held (values, nodes), for tests and metrics.
-    pub fn len(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.values.len(), inner.nodes.len())
-    }
 }
 
 /// Drops about an eighth of `map` when it is full, so that eviction is rare and cheap.

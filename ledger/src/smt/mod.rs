@@ -74,11 +74,6 @@ impl SmtCommitment {
         self.threads = threads.max(1);
         self
     }
-
-    /// Entries cached: (values, nodes).
-    pub fn cached(&self) -> (usize, usize) {
-        (self.values.len().0, self.nodes.lock().nodes.len())
-    }
 }
 
 impl Default for SmtCommitment {
