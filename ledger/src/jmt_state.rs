@@ -12,13 +12,8 @@
 //! jmt's own stale-node index covers nodes; values are indexed here, because a leaf node that
 //! moves when its neighbour splits keeps its value at the old version.
 //!
-//! A [`StateCache`] keeps the newest values and the live nodes in memory (see its module docs
-//! for why that is safe); proofs at older versions read the store.
-//!
 //! Proofs are converted from jmt's form into [`MerkleProof`] through jmt's borsh encoding
 //! (its sibling type is private); the tests cross-check the result against jmt's verifier.
-
-use std::sync::Arc;
 
 use borsh::BorshDeserialize;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
@@ -32,52 +27,32 @@ use crate::error::LedgerError;
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
-use crate::state_cache::{PendingTree, StateCache};
-use crate::versioned_values::{self, stored_value, value_key, ValueEntry};
+
+/// A value entry: the version it was written at, and the value (`None`: deleted).
+type ValueEntry = (Version, Option<Vec<u8>>);
 
 type Tree<'a, K> = JellyfishMerkleTree<'a, JmtReader<'a, K>, Sha256>;
 
-/// The Jellyfish Merkle tree commitment. Everything lives in the [`KvStore`]; what it keeps in
-/// memory is a cache of it.
-#[derive(Debug, Clone)]
-pub struct JmtCommitment {
-    cache: Arc<StateCache>,
-}
+/// The Jellyfish Merkle tree commitment, the reference [`crate::SmtCommitment`] is tested
+/// against (same roots, same proofs). Stateless: everything lives in the [`KvStore`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JmtCommitment;
 
-impl JmtCommitment {
-    /// Default cache sizes: a million values and two million nodes.
-    pub const VALUES_CACHED_DEFAULT: usize = 1_000_000;
-    /// See [`JmtCommitment::VALUES_CACHED_DEFAULT`].
-    pub const NODES_CACHED_DEFAULT: usize = 2_000_000;
-
-    /// The tree with caches of at most `values_max` values and `nodes_max` nodes (0: none).
-    pub fn with_cache(values_max: usize, nodes_max: usize) -> Self {
-        JmtCommitment { cache: Arc::new(StateCache::new(values_max, nodes_max)) }
-    }
-
-    fn reader<'a, K>(&'a self, kv: &'a K, remember_nodes: bool) -> JmtReader<'a, K> {
-        JmtReader { kv, cache: &self.cache, remember_nodes }
-    }
-}
-
-impl Default for JmtCommitment {
-    fn default() -> Self {
-        Self::with_cache(Self::VALUES_CACHED_DEFAULT, Self::NODES_CACHED_DEFAULT)
-    }
-}
-
-/// jmt's view of a [`KvStore`], through the cache.
+/// jmt's view of a [`KvStore`].
 struct JmtReader<'a, K> {
     kv: &'a K,
-    cache: &'a StateCache,
-    /// Whether nodes read from the store are live (reads for the newest version) and may be
-    /// cached; proofs at older versions read nodes that may be stale.
-    remember_nodes: bool,
 }
 
 fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
     let mut bytes = key.version().to_be_bytes().to_vec();
     borsh::to_writer(&mut bytes, key.nibble_path()).expect("borsh into a Vec cannot fail");
+    bytes
+}
+
+fn value_key(key_hash: &[u8; 32], version: Version) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(40);
+    bytes.extend_from_slice(key_hash);
+    bytes.extend_from_slice(&version.to_be_bytes());
     bytes
 }
 
@@ -88,22 +63,28 @@ fn corrupt(column: Column, reason: String) -> StoreError {
 impl<K: KvStore> JmtReader<'_, K> {
     /// The newest value entry of `key_hash` at or before `version`: its version and value.
     fn value_entry(&self, key_hash: &[u8; 32], version: Version) -> Result<Option<ValueEntry>, StoreError> {
-        versioned_values::entry(self.kv, self.cache, key_hash, version)
+        let Some((key, stored)) = self.kv.get_at_or_before(Column::TreeValues, &value_key(key_hash, version))? else {
+            return Ok(None);
+        };
+        if key.len() != 40 || &key[..32] != key_hash {
+            return Ok(None);
+        }
+        let found_version = u64::from_be_bytes(key[32..].try_into().expect("checked length"));
+        let value = match stored.split_first() {
+            Some((1, value)) => Some(value.to_vec()),
+            Some((0, [])) => None,
+            _ => return Err(corrupt(Column::TreeValues, "bad value tag".into())),
+        };
+        Ok(Some((found_version, value)))
     }
 }
 
 impl<K: KvStore> TreeReader for JmtReader<'_, K> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if let Some(node) = self.cache.node(node_key) {
-            return Ok(Some(node));
-        }
         let Some(bytes) = self.kv.get(Column::TreeNodes, &node_key_bytes(node_key))? else {
             return Ok(None);
         };
         let node = Node::try_from_slice(&bytes).map_err(|e| corrupt(Column::TreeNodes, e.to_string()))?;
-        if self.remember_nodes {
-            self.cache.remember_node(node_key, &node);
-        }
         Ok(Some(node))
     }
 
@@ -127,12 +108,12 @@ impl StateCommitment for JmtCommitment {
     const FORMAT: &'static str = "jmt-v1";
 
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
-        let reader = self.reader(kv, false);
+        let reader = JmtReader { kv };
         Ok(reader.value_entry(key.key_hash().as_bytes(), version.0)?.and_then(|(_, value)| value))
     }
 
     fn root<K: KvStore>(&self, kv: &K, version: Height) -> Result<Option<Hash>, LedgerError> {
-        let reader = self.reader(kv, false);
+        let reader = JmtReader { kv };
         let root = Tree::new(&reader).get_root_hash_option(version.0).map_err(store_or_tree)?;
         Ok(root.map(|r| Hash::from_bytes(r.0)))
     }
@@ -144,7 +125,7 @@ impl StateCommitment for JmtCommitment {
         writes: &StateWrites,
     ) -> Result<(Hash, WriteBatch), LedgerError> {
         assert!(!writes.is_empty(), "every version writes at least the chain record");
-        let reader = self.reader(kv, true);
+        let reader = JmtReader { kv };
         let value_set: Vec<(KeyHash, OwnedValue)> =
             writes.iter().map(|(key, value)| (KeyHash(*key.key_hash().as_bytes()), value.clone())).collect();
         let mut batch = WriteBatch::new();
@@ -165,26 +146,18 @@ impl StateCommitment for JmtCommitment {
         }
         for ((value_version, key_hash), value) in update.node_batch.values() {
             assert_eq!(*value_version, version.0, "jmt writes values at the version being applied");
-            batch.put(Column::TreeValues, value_key(&key_hash.0, *value_version), stored_value(value.as_deref()));
+            let stored = match value {
+                Some(value) => [&[1u8][..], value].concat(),
+                None => vec![0u8],
+            };
+            batch.put(Column::TreeValues, value_key(&key_hash.0, *value_version), stored);
         }
         for stale in &update.stale_node_index_batch {
             let mut key = stale.stale_since_version.to_be_bytes().to_vec();
             key.extend_from_slice(&node_key_bytes(&stale.node_key));
             batch.put(Column::StaleNodes, key, Vec::new());
         }
-        let root = Hash::from_bytes(roots[0].0);
-        self.cache.set_pending(PendingTree {
-            version: version.0,
-            root,
-            nodes: update.node_batch.nodes().iter().map(|(key, node)| (key.clone(), node.clone())).collect(),
-            stale: update.stale_node_index_batch.iter().map(|stale| stale.node_key.clone()).collect(),
-        });
-        Ok((root, batch))
-    }
-
-    fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
-        let writes = writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), value.as_slice()));
-        self.cache.committed(version.0, root, writes);
+        Ok((Hash::from_bytes(roots[0].0), batch))
     }
 
     fn prove<K: KvStore>(
@@ -193,7 +166,7 @@ impl StateCommitment for JmtCommitment {
         version: Height,
         key: &StateKey,
     ) -> Result<(Option<Vec<u8>>, MerkleProof), LedgerError> {
-        let reader = self.reader(kv, false);
+        let reader = JmtReader { kv };
         let key_hash = KeyHash(*key.key_hash().as_bytes());
         let (value, proof) = Tree::new(&reader).get_with_proof(key_hash, version.0).map_err(store_or_tree)?;
         let encoded = borsh::to_vec(&proof).expect("borsh into a Vec cannot fail");
@@ -282,7 +255,7 @@ mod tests {
             .map(|i| (StateKey::Account(Address::from_bytes([i as u8; 32])), vec![i as u8, version as u8]))
             .chain([(StateKey::Chain, vec![version as u8])])
             .collect();
-        let (root, batch) = JmtCommitment::default().apply(kv, Height(version), &writes).unwrap();
+        let (root, batch) = JmtCommitment.apply(kv, Height(version), &writes).unwrap();
         kv.write(batch).unwrap();
         root
     }
@@ -292,15 +265,14 @@ mod tests {
         let kv = MemKv::new();
         commit(&kv, 0, 0..40);
         let root = commit(&kv, 1, (0..60).step_by(3));
-        assert_eq!(JmtCommitment::default().root(&kv, Height(1)).unwrap(), Some(root));
-        let cache = StateCache::new(0, 0);
-        let reader = JmtReader { kv: &kv, cache: &cache, remember_nodes: false };
+        assert_eq!(JmtCommitment.root(&kv, Height(1)).unwrap(), Some(root));
+        let reader = JmtReader { kv: &kv };
         for i in 0..=255u32 {
             let key = StateKey::Account(Address::from_bytes([i as u8; 32]));
             let key_hash = KeyHash(*key.key_hash().as_bytes());
             let (value, jmt_proof) = Tree::new(&reader).get_with_proof(key_hash, 1).unwrap();
             jmt_proof.verify(jmt::RootHash(*root.as_bytes()), key_hash, value.as_ref()).unwrap();
-            let (ours_value, ours) = JmtCommitment::default().prove(&kv, Height(1), &key).unwrap();
+            let (ours_value, ours) = JmtCommitment.prove(&kv, Height(1), &key).unwrap();
             assert_eq!(ours_value, value);
             verify_merkle_proof(&root, &key.key_hash(), value.as_deref(), &ours).unwrap();
             assert_eq!(value.is_some(), i < 40 || (i < 60 && i % 3 == 0), "key {i}");
@@ -315,20 +287,17 @@ mod tests {
         commit(&kv, 2, 0..5);
         let key = StateKey::Account(Address::from_bytes([1; 32]));
         for version in 0..=2u8 {
-            assert_eq!(
-                JmtCommitment::default().read(&kv, Height(version.into()), &key).unwrap(),
-                Some(vec![1, version])
-            );
+            assert_eq!(JmtCommitment.read(&kv, Height(version.into()), &key).unwrap(), Some(vec![1, version]));
         }
         let mut batch = WriteBatch::new();
-        let deleted = JmtCommitment::default().prune(&kv, Height(2), usize::MAX, &mut batch).unwrap();
+        let deleted = JmtCommitment.prune(&kv, Height(2), usize::MAX, &mut batch).unwrap();
         assert!(deleted > 0);
         kv.write(batch).unwrap();
-        assert_eq!(JmtCommitment::default().read(&kv, Height(2), &key).unwrap(), Some(vec![1, 2]));
+        assert_eq!(JmtCommitment.read(&kv, Height(2), &key).unwrap(), Some(vec![1, 2]));
         let untouched = StateKey::Account(Address::from_bytes([7; 32]));
-        assert_eq!(JmtCommitment::default().read(&kv, Height(2), &untouched).unwrap(), Some(vec![7, 0]));
-        assert!(JmtCommitment::default().prove(&kv, Height(2), &untouched).is_ok());
-        assert_eq!(JmtCommitment::default().root(&kv, Height(0)).unwrap(), None, "version 0's root is pruned");
+        assert_eq!(JmtCommitment.read(&kv, Height(2), &untouched).unwrap(), Some(vec![7, 0]));
+        assert!(JmtCommitment.prove(&kv, Height(2), &untouched).is_ok());
+        assert_eq!(JmtCommitment.root(&kv, Height(0)).unwrap(), None, "version 0's root is pruned");
         assert_eq!(kv.len(Column::StaleNodes) + kv.len(Column::StaleValues), 0);
     }
 }

@@ -42,9 +42,8 @@ pub mod mem_kv;
 pub mod proof;
 pub mod receipt;
 pub mod smt;
-pub mod state_cache;
 pub mod transaction;
-mod versioned_values;
+pub mod value_cache;
 
 pub use account::{Account, ChainState, StateKey};
 pub use certificate::{

@@ -150,7 +150,7 @@ fn reopening_reports_the_last_block_and_refuses_another_genesis() {
 fn a_store_of_another_tree_format_is_refused_not_misread() {
     let kv = Arc::new(MemKv::new());
     let genesis = genesis(&[1_000]);
-    let jmt = keel_ledger::JmtCommitment::default();
+    let jmt = keel_ledger::JmtCommitment;
     let mut ledger = Ledger::open_with(kv.clone(), jmt, &genesis, LedgerConfig::default()).unwrap();
     let outcome = ledger.execute(&[transfer(0, 1, 0, 10, 1)], &context(1)).unwrap();
     ledger.commit(outcome).unwrap();
@@ -162,7 +162,7 @@ fn a_store_of_another_tree_format_is_refused_not_misread() {
         other => panic!("expected a format mismatch, got {:?}", other.map(|l| *l.last_committed())),
     }
     // The store itself is untouched: the tree it was written with still opens it.
-    let jmt = keel_ledger::JmtCommitment::default();
+    let jmt = keel_ledger::JmtCommitment;
     assert_eq!(
         Ledger::open_with(kv, jmt, &genesis, LedgerConfig::default()).unwrap().last_committed().height,
         Height(1)

@@ -19,7 +19,7 @@
 //!   oldest kept. (`TreeValues` and `StaleValues` are [`crate::JmtCommitment`]'s only.)
 //!
 //! Memory: the newest node of each path is cached (`NodeCache` below), values through the
-//! [`StateCache`]. Both are filled only from committed blocks (or reads of committed state), so
+//! [`ValueCache`]. Both are filled only from committed blocks (or reads of committed state), so
 //! they never change a result.
 
 pub mod node;
@@ -35,13 +35,13 @@ use crate::error::LedgerError;
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
-use crate::state_cache::{make_room, StateCache};
+use crate::value_cache::{make_room, ValueCache};
 use node::{nibble, Child, NibblePath, Node, Slots, Version};
 
 /// The sparse Merkle tree commitment (see the module docs).
 #[derive(Debug, Clone)]
 pub struct SmtCommitment {
-    values: Arc<StateCache>,
+    values: Arc<ValueCache>,
     nodes: Arc<NodeCache>,
     threads: usize,
     parallel_updates_min: usize,
@@ -61,7 +61,7 @@ impl SmtCommitment {
     /// The tree with caches of at most `values_max` values and `nodes_max` nodes (0: none).
     pub fn with_cache(values_max: usize, nodes_max: usize) -> Self {
         SmtCommitment {
-            values: Arc::new(StateCache::new(values_max, 0)),
+            values: Arc::new(ValueCache::new(values_max)),
             nodes: Arc::new(NodeCache { inner: Mutex::new(NodeCacheInner::default()), max: nodes_max }),
             threads: 1,
             parallel_updates_min: PARALLEL_UPDATES_MIN,
@@ -191,13 +191,12 @@ impl SmtCommitment {
     /// that version's root (remembered when `version` is the newest).
     fn value<K: KvStore>(&self, kv: &K, version: Version, key_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, LedgerError> {
         if let Some(cached) = self.values.value(key_hash, version) {
-            return Ok(cached.and_then(|(_, value)| value));
+            return Ok(cached);
         }
         let found = self.leaf_value(kv, version, key_hash)?;
         // The version of the node holding the leaf is at or after the value's own write, so
         // the cache answers with it only reads at or after that node's version.
-        let remembered = found.as_ref().map(|(at, value)| (*at, Some(value.to_vec())));
-        self.values.remember_value(key_hash, version, &remembered);
+        self.values.remember(key_hash, version, found.as_ref().map(|(at, value)| (*at, &value[..])));
         Ok(found.map(|(_, value)| value.to_vec()))
     }
 
@@ -455,11 +454,8 @@ impl StateCommitment for SmtCommitment {
         keys: &[StateKey],
         threads: usize,
     ) -> Result<(), LedgerError> {
-        let missing: Vec<[u8; 32]> = keys
-            .iter()
-            .map(|key| *key.key_hash().as_bytes())
-            .filter(|key_hash| !self.values.holds_value(key_hash))
-            .collect();
+        let missing: Vec<[u8; 32]> =
+            keys.iter().map(|key| *key.key_hash().as_bytes()).filter(|key_hash| !self.values.holds(key_hash)).collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -482,8 +478,7 @@ impl StateCommitment for SmtCommitment {
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
         let writes = writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), value.as_slice()));
-        // Values: the state cache's rule (newest entries only); it keeps no nodes of this tree.
-        self.values.committed(version.0, root, writes);
+        self.values.committed(version.0, writes);
         self.nodes.committed(version.0, root);
     }
 

@@ -43,7 +43,7 @@ proptest! {
         // Split below the root from 2 updates on, so that small cases take the parallel path.
         let ours = SmtCommitment { parallel_updates_min: 2, ..ours.with_threads(threads) };
         let ours_kv = MemKv::new();
-        let (theirs, theirs_kv) = (JmtCommitment::with_cache(0, 0), MemKv::new());
+        let (theirs, theirs_kv) = (JmtCommitment, MemKv::new());
         let kept = 3;
         for (version, raw) in versions.iter().enumerate() {
             let version = version as u64;
@@ -91,7 +91,7 @@ proptest! {
 fn trees_of_no_key_one_key_and_a_shared_prefix_hash_like_jmt() {
     for keys in [vec![5u16], vec![5, 6], (0..40).collect()] {
         let writes: StateWrites = keys.iter().map(|i| (key(*i), vec![*i as u8])).collect();
-        let (ours, theirs) = (SmtCommitment::default(), JmtCommitment::default());
+        let (ours, theirs) = (SmtCommitment::default(), JmtCommitment);
         let (a, b) = (MemKv::new(), MemKv::new());
         assert_eq!(commit(&ours, &a, 0, &writes, 0), commit(&theirs, &b, 0, &writes, 0));
         let (value, proof) = ours.prove(&a, Height(0), &key(1000)).unwrap();

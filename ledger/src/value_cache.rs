@@ -1,0 +1,120 @@
+//! Memory in front of the store for [`crate::SmtCommitment`]'s values: the newest committed value
+//! of each key.
+//!
+//! Without it, reading an account not touched lately walks the tree from the root, one RocksDB
+//! `seek_for_prev` per level whose node is not in memory. With it, executing a block reads the
+//! store only for accounts it has not seen since the node started.
+//!
+//! Correctness: the cache is updated only after a block's batch is durable
+//! ([`ValueCache::committed`]), and an entry cached for a key is its newest committed value, so it
+//! answers a read at any version at or after the version it is recorded with; reads at older
+//! versions go to the store. A key found absent at the newest version is remembered as absent
+//! until a block writes it. The map is bounded; when it is full, an arbitrary part of it is
+//! dropped. What is cached never changes a result, only how fast it comes: every miss reads the
+//! store.
+
+use std::sync::{Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
+
+use crate::smt::node::Version;
+
+/// A cached answer for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CachedValue {
+    /// The newest committed value, valid from the version recorded with it.
+    Present(Version, Vec<u8>),
+    /// No value at any committed version.
+    Absent,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The newest committed version, once the store was opened or a block committed.
+    latest: Option<Version>,
+    values: FxHashMap<[u8; 32], CachedValue>,
+}
+
+/// The value cache (see the module docs). Shared by reference; internally locked.
+#[derive(Debug)]
+pub struct ValueCache {
+    inner: Mutex<Inner>,
+    values_max: usize,
+}
+
+impl ValueCache {
+    /// A cache of at most `values_max` keys (0 turns it off).
+    pub fn new(values_max: usize) -> Self {
+        ValueCache { inner: Mutex::new(Inner::default()), values_max }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The map stays consistent even if a holder panicked: every update is a single insert
+        // or remove.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value of `key_hash` at `version` if the cache can answer (`Some(None)`: absent),
+    /// `None` when the store must be asked.
+    pub(crate) fn value(&self, key_hash: &[u8; 32], version: Version) -> Option<Option<Vec<u8>>> {
+        let inner = self.lock();
+        if inner.latest.is_none_or(|latest| version > latest) {
+            return None;
+        }
+        match inner.values.get(key_hash)? {
+            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.clone())),
+            CachedValue::Present(..) => None,
+            CachedValue::Absent => Some(None),
+        }
+    }
+
+    /// Remembers what the store answered for `key_hash` at `version` — the value and a version
+    /// from which it is valid, or absence — when that is the newest committed version (an answer
+    /// for an older one may not be the newest).
+    pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &[u8])>) {
+        let mut inner = self.lock();
+        if inner.latest != Some(version) || self.values_max == 0 {
+            return;
+        }
+        let cached = match found {
+            Some((valid_from, value)) => CachedValue::Present(valid_from, value.to_vec()),
+            None => CachedValue::Absent,
+        };
+        make_room(&mut inner.values, self.values_max);
+        inner.values.insert(*key_hash, cached);
+    }
+
+    /// The store's newest committed version is `version` (it was just opened): reads at it may
+    /// be remembered from now on.
+    pub(crate) fn opened(&self, version: Version) {
+        self.lock().latest = Some(version);
+    }
+
+    /// Whether `key_hash` has an answer here for reads at the newest version.
+    pub(crate) fn holds(&self, key_hash: &[u8; 32]) -> bool {
+        self.lock().values.contains_key(key_hash)
+    }
+
+    /// The block at `version` is durable, having written `writes` (key hash, value).
+    pub(crate) fn committed<'a>(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], &'a [u8])>) {
+        let mut inner = self.lock();
+        inner.latest = Some(version);
+        if self.values_max > 0 {
+            for (key_hash, value) in writes {
+                make_room(&mut inner.values, self.values_max);
+                inner.values.insert(key_hash, CachedValue::Present(version, value.to_vec()));
+            }
+        }
+    }
+}
+
+/// Drops about an eighth of `map` when it is full, so that eviction is rare and cheap.
+pub(crate) fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut FxHashMap<K, V>, max: usize) {
+    if map.len() < max {
+        return;
+    }
+    let victims: Vec<K> = map.keys().take((max / 8).max(1)).cloned().collect();
+    for key in victims {
+        map.remove(&key);
+    }
+}
