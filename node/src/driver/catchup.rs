@@ -194,7 +194,7 @@ impl<O: super::Outbox> super::Driver<O> {
         }
         self.store.save_block(&SealedBlock::seal(evidence.child))?;
         for record in &records {
-            self.execute(&record.block)?;
+            self.execute(&record.block, record.block.id())?;
         }
         let mut recovery = self.store.load_recovery(self.rebuild.genesis.clone())?;
         recovery.safety = self.core.safety_state().clone();

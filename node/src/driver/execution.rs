@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use keel_consensus::Block;
+use keel_consensus::{Block, BlockId};
 use keel_crypto::Address;
 use keel_ledger::{BlockContext, Height, LedgerError, LedgerInfo, LedgerSignature, TxStatus};
 use tracing::info;
@@ -20,8 +20,9 @@ use super::{Driver, DriverError, Outbox};
 use crate::metrics::{DropLabels, DropReason};
 
 impl<O: Outbox> Driver<O> {
-    /// Executes committed `block` (the ledger's next height) and commits its outcome.
-    pub(super) fn execute(&mut self, block: &Block) -> Result<(), DriverError> {
+    /// Executes committed `block` (the ledger's next height, with id `block_id`) and commits its
+    /// outcome.
+    pub(super) fn execute(&mut self, block: &Block, block_id: BlockId) -> Result<(), DriverError> {
         let context = BlockContext { height: Height(block.height.get()), proposer: block.proposer };
         let (checked, outcome) = {
             let ledger = self.ledger.read().unwrap_or_else(|p| p.into_inner());
@@ -47,7 +48,7 @@ impl<O: Outbox> Driver<O> {
         self.certify(LedgerInfo {
             chain_id: self.certifier.chain_id().to_owned(),
             height: record.height,
-            block_id: block.id().0,
+            block_id: block_id.0,
             state_root: record.state_root,
             receipts_hash: record.receipts_hash,
         })?;
@@ -103,7 +104,7 @@ impl<O: Outbox> Driver<O> {
             let record = self.store.committed(keel_consensus::Height(height))?.ok_or_else(|| {
                 DriverError::Inconsistent(format!("committed block at height {height} is missing from storage"))
             })?;
-            self.execute(&record.block)?;
+            self.execute(&record.block, record.block.id())?;
         }
         Ok(())
     }

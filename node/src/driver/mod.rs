@@ -377,7 +377,7 @@ impl<O: Outbox> Driver<O> {
             Action::Commit { blocks, proof } => {
                 self.store.save_commit(&blocks, &proof)?;
                 for block in &blocks {
-                    self.execute(block)?;
+                    self.execute(block, block.id())?;
                 }
                 let committed = self.core.committed_height();
                 self.in_flight.retain(|_, (height, _)| *height > committed);

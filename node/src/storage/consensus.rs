@@ -71,6 +71,23 @@ pub struct CommittedRecord {
     pub commit: Option<CommitEvidence>,
 }
 
+/// A [`CommittedRecord`] by reference, with its block's id, as it is written.
+struct CommittedEntry<'a> {
+    id: BlockId,
+    block: &'a Block,
+    commit: Option<&'a CommitEvidence>,
+}
+
+impl CommittedEntry<'_> {
+    /// The stored bytes: exactly `borsh(CommittedRecord { block, commit })` (fields in order),
+    /// without copying the block into a record first.
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = encode(self.block);
+        borsh::to_writer(&mut bytes, &self.commit).expect("borsh into a Vec cannot fail");
+        bytes
+    }
+}
+
 /// The consensus columns of the node database.
 #[derive(Debug, Clone)]
 pub struct ConsensusStore {
@@ -159,28 +176,43 @@ impl ConsensusStore {
         let child: Option<Block> = child.map(|bytes| decode("pending block", &bytes)).transpose()?;
         let commit =
             child.filter(|c| c.parent == last.id()).map(|child| CommitEvidence { proof: proof.clone(), child });
-        let records: Vec<CommittedRecord> = blocks
+        let entries: Vec<CommittedEntry<'_>> = blocks
             .iter()
-            .map(|block| CommittedRecord {
-                block: Block::clone(block),
-                commit: if std::ptr::eq(block, last) { commit.clone() } else { None },
+            .map(|block| CommittedEntry {
+                id: block.id(),
+                block,
+                commit: if std::ptr::eq(block, last) { commit.as_ref() } else { None },
             })
             .collect();
-        self.save_committed(&records, &proof.block_qc)
+        self.write_committed(&entries, &proof.block_qc)
     }
 
     /// Committed blocks learned from a peer (checked by the caller), the last becoming the root
     /// certified by `root_qc`; one synced batch.
     pub fn save_committed(&self, records: &[CommittedRecord], root_qc: &QuorumCert) -> Result<(), StorageError> {
-        let Some(last) = records.last().map(|r| &r.block) else { return Ok(()) };
+        let entries: Vec<CommittedEntry<'_>> = records
+            .iter()
+            .map(|record| CommittedEntry {
+                id: record.block.id(),
+                block: &record.block,
+                commit: record.commit.as_ref(),
+            })
+            .collect();
+        self.write_committed(&entries, root_qc)
+    }
+
+    /// Writes committed blocks, the last becoming the root, in one synced batch. A block comes
+    /// with the id its caller already knows: a commit's sealed blocks are not hashed again.
+    fn write_committed(&self, entries: &[CommittedEntry<'_>], root_qc: &QuorumCert) -> Result<(), StorageError> {
+        let Some(last) = entries.last().map(|entry| entry.block) else { return Ok(()) };
         let mut batch = WriteBatch::default();
         let committed = self.database.column(columns::COMMITTED);
         let committed_ids = self.database.column(columns::COMMITTED_IDS);
         let pending = self.database.column(columns::PENDING);
-        for record in records {
-            let height = record.block.height.get().to_be_bytes();
-            batch.put_cf(committed, height, encode(record));
-            batch.put_cf(committed_ids, record.block.id().0.as_bytes(), height);
+        for entry in entries {
+            let height = entry.block.height.get().to_be_bytes();
+            batch.put_cf(committed, height, entry.encode());
+            batch.put_cf(committed_ids, entry.id.0.as_bytes(), height);
         }
         // Pending blocks at or below the new root are committed or on an abandoned fork.
         let mut index = self.pending_index();
@@ -310,6 +342,22 @@ mod tests {
         let key = Keypair::generate(&mut OsRng).public();
         let validators = ValidatorSet::equal_power([key]).unwrap();
         (dir, ConsensusStore::open(database).unwrap(), RecoveryData::genesis(&Hash::sha256(b"chain"), &validators))
+    }
+
+    #[test]
+    fn a_committed_entry_encodes_exactly_as_its_record() {
+        let (_dir, _store, genesis) = setup();
+        let b1 = test_child(&genesis.root, 1);
+        let b2 = test_child(&b1, 2);
+        let proof = CommitProof {
+            block_qc: QuorumCert::unsigned(b1.id(), b1.round, b1.height),
+            child_qc: QuorumCert::unsigned(b2.id(), b2.round, b2.height),
+        };
+        let evidence = CommitEvidence { proof, child: b2.clone() };
+        for commit in [None, Some(evidence)] {
+            let entry = CommittedEntry { id: b1.id(), block: &b1, commit: commit.as_ref() };
+            assert_eq!(entry.encode(), encode(&CommittedRecord { block: b1.clone(), commit }));
+        }
     }
 
     #[test]
