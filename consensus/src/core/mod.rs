@@ -239,6 +239,11 @@ impl Core {
 
     /// Rebuilds volatile state from stored blocks and certificates (trusted: our own storage).
     fn restore(&mut self, mut blocks: Vec<Block>, high_qc: Option<QuorumCert>, high_tc: Option<TimeoutCert>) {
+        // Start from the committed root's round, as a running node is: a stored block's QC for
+        // an abandoned fork below the root must not move the pacemaker (and the leader rule) to
+        // a round no certificate this node holds leads to.
+        let root_round = self.tree.high_qc().round.next();
+        self.pacemaker = Pacemaker::new(root_round, self.config.round_timeout_ms, self.config.round_timeout_ms_max);
         blocks.sort_by_key(|b| b.height);
         for block in blocks {
             self.insert_block(None, SealedBlock::seal(block));

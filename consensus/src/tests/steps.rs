@@ -241,3 +241,26 @@ fn a_snapshot_shows_round_leader_timer_and_who_sent_votes_and_timeouts() {
     assert_eq!(snapshot.high_qc.0, Round(1));
     assert_eq!(snapshot.locked_round, Round(1), "the 2-chain lock is the highest QC seen");
 }
+
+/// Regression (found by the testnet's repeated SIGKILL test): a restarted node whose stored
+/// pending blocks include one built on an abandoned fork below the committed root used to move
+/// its pacemaker from round 0 to that fork QC's round while restoring, and — leading that round —
+/// panic asking for a payload with neither a matching QC nor a TC. Restoring must start from the
+/// committed root's round and end in the round after the highest certificate.
+#[test]
+fn restoring_a_pending_block_of_an_abandoned_fork_does_not_panic() {
+    let fx = Fixture::new(4);
+    let chain = fx.chain(4);
+    let qc4 = fx.full_qc(&chain[3]);
+    // The committed root, round 8, and a sibling at round 6 that lost; a pending block on it.
+    let root = fx.block(qc4.clone(), Round(8), None);
+    let loser = fx.block(qc4, Round(6), None);
+    let on_loser = fx.block(fx.full_qc(&loser), Round(9), None);
+    assert_eq!(fx.leader(Round(7)), ME, "the fork QC's next round is led by this node");
+    let mut recovery = RecoveryData::genesis(&fx.config.chain_id, &fx.validators);
+    recovery.root_qc = fx.full_qc(&root);
+    recovery.root = root;
+    recovery.blocks = vec![on_loser];
+    let core = Core::new(fx.config.clone(), fx.validators.clone(), Box::new(fx.scheme(ME)), recovery);
+    assert_eq!(core.round(), Round(9), "the round after the root's QC");
+}
