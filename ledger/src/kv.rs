@@ -20,8 +20,8 @@ use thiserror::Error;
 /// A named column (RocksDB column family). Names are part of the on-disk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Column {
-    /// Merkle tree nodes. [`crate::SmtCommitment`]: `path length (1) ‖ packed nibbles ‖ version
-    /// (8, BE)` → node, leaf values inside (see `smt/node.rs`); [`crate::JmtCommitment`]:
+    /// Merkle tree nodes. [`crate::SmtCommitment`]: `version (8, BE) ‖ path length (1) ‖ packed
+    /// nibbles` → node, leaf values and child versions inside (see `smt/node.rs`); [`crate::JmtCommitment`]:
     /// `version (8, BE) ‖ borsh(nibble path)` → `borsh(jmt Node)`. The store records which
     /// (`state_format`).
     TreeNodes,

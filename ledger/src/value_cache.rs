@@ -2,7 +2,7 @@
 //! of each key.
 //!
 //! Without it, reading an account not touched lately walks the tree from the root, one RocksDB
-//! `seek_for_prev` per level whose node is not in memory. With it, executing a block reads the
+//! lookup per level whose node is not in memory. With it, executing a block reads the
 //! store only for accounts it has not seen since the node started.
 //!
 //! Correctness: the cache is updated only after a block's batch is durable

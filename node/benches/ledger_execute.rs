@@ -27,7 +27,8 @@ use keel_node::storage::{Database, RocksKv};
 /// Blocks committed before measuring, so that the state cache holds what a running node's would
 /// (`KEEL_BENCH_WARMUP` overrides; 0 measures a node just opened).
 const BLOCKS_WARMUP: usize = 3;
-/// Blocks measured.
+/// Blocks measured (`KEEL_BENCH_MEASURED` overrides; more blocks include the flushes and
+/// compactions a sustained load brings).
 const BLOCKS_MEASURED: usize = 5;
 
 struct TimedView<'a, V> {
@@ -83,8 +84,9 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
     // every block has senders never seen before (nothing about them is cached). Recipients are
     // drawn from all accounts.
     let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
+    let measured_blocks = sizes("KEEL_BENCH_MEASURED", &[BLOCKS_MEASURED])[0];
     let fresh = std::env::var("KEEL_BENCH_SENDERS").is_ok_and(|mode| mode == "fresh");
-    let sender_count = if fresh { block_len * (warmup + BLOCKS_MEASURED) } else { block_len };
+    let sender_count = if fresh { block_len * (warmup + measured_blocks) } else { block_len };
     let senders: Vec<Keypair> = (0..sender_count).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
     let mut addresses: Vec<Address> = senders.iter().map(|k| Address::from_public_key(&k.public())).collect();
     addresses.extend((senders.len()..accounts).map(|i| Address::from_bytes(*secret(i).as_bytes())));
@@ -103,7 +105,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut times = Times::default();
-    for block in 0..warmup + BLOCKS_MEASURED {
+    for block in 0..warmup + measured_blocks {
         let measured = block >= warmup;
         let txs: Vec<Vec<u8>> = (0..block_len)
             .map(|i| {
@@ -142,7 +144,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
         ledger.commit(outcome).expect("commit");
         times.write += start.elapsed();
     }
-    let n = (block_len * BLOCKS_MEASURED) as f64;
+    let n = (block_len * measured_blocks) as f64;
     let pre = times.rules + times.tree + times.write;
     let all = pre + times.sig;
     let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64();
@@ -159,7 +161,7 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
         share(times.tree),
         share(times.write),
     );
-    let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / BLOCKS_MEASURED as f64;
+    let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured_blocks as f64;
     println!(
         "{:>44} per block: signatures {:.1} ms, rules+reads {:.1} ms, tree {:.1} ms, store write {:.1} ms",
         "",

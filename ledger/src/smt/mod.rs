@@ -11,9 +11,11 @@
 //! entry per stale item.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
-//! * `TreeNodes`: see [`node`] — `path ‖ version` → node, leaves and their values inside. The node
-//!   live at version v is the newest at or before v, so a node that did not change is never
-//!   rewritten, and a read at v walks from v's root (one `seek_for_prev` per level not in memory).
+//! * `TreeNodes`: see [`node`] — `version ‖ path` → node, leaves and their values inside, and the
+//!   version of each child node. A node that did not change is never rewritten (its parent keeps
+//!   naming the version that wrote it); a read at v walks from v's root, one exact lookup per
+//!   level not in memory. Each version's keys sort after all older ones, so a block's nodes are
+//!   appended to the store.
 //! * `StaleNodes`: `version (8, BE)` → borsh list of the node keys that version replaced. Those
 //!   are needed only by older versions; pruning deletes them once the version is at or below the
 //!   oldest kept. (`TreeValues` and `StaleValues` are [`crate::JmtCommitment`]'s only.)
@@ -82,8 +84,8 @@ impl Default for SmtCommitment {
     }
 }
 
-/// The newest committed node of each path (with its version), and the nodes of the last applied
-/// version until it commits.
+/// The newest committed node of each path (with the version that wrote it), and the nodes of the
+/// last applied version until it commits.
 #[derive(Debug)]
 struct NodeCache {
     inner: Mutex<NodeCacheInner>,
@@ -109,9 +111,9 @@ impl NodeCache {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The newest committed node at `path`, if cached.
-    fn newest(&self, path: &NibblePath) -> Option<(Version, Arc<Node>)> {
-        self.lock().nodes.get(path).cloned()
+    /// The node written at `version` at `path`, if it is the cached newest one.
+    fn get(&self, path: &NibblePath, version: Version) -> Option<Arc<Node>> {
+        self.lock().nodes.get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
     }
 
     /// Remembers the newest committed node at `path`.
@@ -150,41 +152,32 @@ fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
     StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
-/// The node live at `version` at `path`, from the store: the newest at or before `version`.
-fn stored_node<K: KvStore>(
-    kv: &K,
-    path: &NibblePath,
-    version: Version,
-) -> Result<Option<(Version, Node)>, LedgerError> {
-    let key = path.node_key(version);
-    let Some((found, bytes)) = kv.get_at_or_before(Column::TreeNodes, &key)? else {
+/// The node written at `version` at `path`, from the store.
+fn stored_node<K: KvStore>(kv: &K, path: &NibblePath, version: Version) -> Result<Option<Node>, LedgerError> {
+    let Some(bytes) = kv.get(Column::TreeNodes, &path.node_key(version))? else {
         return Ok(None);
     };
-    let Some((found_path, found_version)) = NibblePath::split_node_key(&found) else {
-        return Err(corrupt(Column::TreeNodes, "malformed node key"));
-    };
-    if found_path != &key[..key.len() - 8] {
-        return Ok(None);
-    }
-    let node = Node::decode(&bytes).map_err(|reason| corrupt(Column::TreeNodes, reason))?;
-    Ok(Some((found_version, node)))
+    Node::decode(&bytes).map(Some).map_err(|reason| corrupt(Column::TreeNodes, reason))
+}
+
+/// The child node a parent names is missing: the store lost it or pruned a kept version.
+fn missing_child() -> LedgerError {
+    corrupt(Column::TreeNodes, "a node's child node is missing")
 }
 
 impl SmtCommitment {
-    /// The node live at `version` at `path`: the cached newest one when it is not newer than
-    /// `version`, else the store's.
+    /// The node written at `version` at `path`: from the cache when it is the newest, else from
+    /// the store.
     fn node_at<K: KvStore>(
         &self,
         kv: &K,
         path: &NibblePath,
         version: Version,
-    ) -> Result<Option<(Version, Arc<Node>)>, LedgerError> {
-        if let Some((cached_version, node)) = self.nodes.newest(path) {
-            if cached_version <= version {
-                return Ok(Some((cached_version, node)));
-            }
+    ) -> Result<Option<Arc<Node>>, LedgerError> {
+        if let Some(node) = self.nodes.get(path, version) {
+            return Ok(Some(node));
         }
-        Ok(stored_node(kv, path, version)?.map(|(found, node)| (found, Arc::new(node))))
+        Ok(stored_node(kv, path, version)?.map(Arc::new))
     }
 
     /// The value of `key_hash` at `version`: from the value cache, else by walking the tree from
@@ -217,20 +210,18 @@ impl SmtCommitment {
                 Some(Child::Leaf { key_hash: found, value, .. }) => {
                     return Ok((found == key_hash).then(|| (node_version, value.clone())));
                 }
-                Some(Child::Node { .. }) => {
+                Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(nibble(key_hash, path.len()));
-                    let (found_version, child) = self
-                        .node_at(kv, &path, version)?
-                        .ok_or_else(|| corrupt(Column::TreeNodes, "a node's child node is missing"))?;
-                    (node, node_version) = (child, found_version);
+                    node_version = *child_version;
+                    node = self.node_at(kv, &path, node_version)?.ok_or_else(missing_child)?;
                 }
             }
         }
     }
 
-    /// The root node of `version` (written at exactly that version), if kept.
+    /// The root node of `version` (every version writes its root), if kept.
     fn root_node<K: KvStore>(&self, kv: &K, version: Version) -> Result<Option<Arc<Node>>, LedgerError> {
-        Ok(self.node_at(kv, &NibblePath::ROOT, version)?.filter(|(found, _)| *found == version).map(|(_, node)| node))
+        self.node_at(kv, &NibblePath::ROOT, version)
     }
 }
 
@@ -251,30 +242,36 @@ type ShareResult<'a, K> = Result<(Vec<(u8, Child)>, Builder<'a, K>), LedgerError
 struct Builder<'a, K> {
     kv: &'a K,
     nodes: &'a NodeCache,
+    version: Version,
     parent: Option<Version>,
     new_nodes: Vec<(NibblePath, Arc<Node>)>,
     stale_nodes: Vec<Vec<u8>>,
 }
 
 impl<K: KvStore> Builder<'_, K> {
-    /// The parent version's node at `path`, which must exist: through the cache, remembering
-    /// what the store gives (the parent is the newest committed version).
-    fn parent_node(&self, path: &NibblePath, parent: Version) -> Result<(Version, Arc<Node>), LedgerError> {
-        if let Some(found) = self.nodes.newest(path) {
-            debug_assert!(found.0 <= parent);
-            return Ok(found);
+    /// The parent version's node at `path`, written at `version`, which must exist: through
+    /// the cache, remembering what the store gives (it is the newest node of its path, as the
+    /// parent is the newest committed version).
+    fn parent_node(&self, path: &NibblePath, version: Version) -> Result<Arc<Node>, LedgerError> {
+        if let Some(node) = self.nodes.get(path, version) {
+            return Ok(node);
         }
-        let (found, node) = stored_node(self.kv, path, parent)?
+        let node = stored_node(self.kv, path, version)?
             .ok_or_else(|| corrupt(Column::TreeNodes, format!("node at a {}-nibble path missing", path.len())))?;
         let node = Arc::new(node);
-        self.nodes.remember(*path, found, &node);
-        Ok((found, node))
+        self.nodes.remember(*path, version, &node);
+        Ok(node)
     }
 
-    /// Applies `updates` (sorted by key hash, all under `path`) to the node at `path`; returns
-    /// the new node's hash.
-    fn update(&mut self, path: NibblePath, updates: &[Update]) -> Result<[u8; 32], LedgerError> {
-        let mut slots = self.take_parent_slots(&path)?;
+    /// Applies `updates` (sorted by key hash, all under `path`) to the node at `path` (written at
+    /// `existing`, or none); returns the new node's hash.
+    fn update(
+        &mut self,
+        path: NibblePath,
+        existing: Option<Version>,
+        updates: &[Update],
+    ) -> Result<[u8; 32], LedgerError> {
+        let mut slots = self.take_parent_slots(&path, existing)?;
         for group in by_nibble(updates, path.len()) {
             let index = nibble(&group[0].0, path.len());
             let slot = slots[index as usize].take();
@@ -283,10 +280,11 @@ impl<K: KvStore> Builder<'_, K> {
         Ok(self.finish(path, &slots))
     }
 
-    /// The parent version's slots at `path` (empty at genesis), recording that node as replaced.
-    fn take_parent_slots(&mut self, path: &NibblePath) -> Result<Slots, LedgerError> {
-        let Some(parent) = self.parent else { return Ok(Slots::default()) };
-        let (version, node) = self.parent_node(path, parent)?;
+    /// The slots of the node at `path` written at `existing` (none: empty), recording that node
+    /// as replaced.
+    fn take_parent_slots(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Slots, LedgerError> {
+        let Some(version) = existing else { return Ok(Slots::default()) };
+        let node = self.parent_node(path, version)?;
         self.stale_nodes.push(path.node_key(version));
         Ok(node.slots())
     }
@@ -305,7 +303,9 @@ impl<K: KvStore> Builder<'_, K> {
                     self.build(path, &merged)
                 }
             }
-            Some(Child::Node { .. }) => Child::Node { hash: self.update(path, group)? },
+            Some(Child::Node { version, .. }) => {
+                Child::Node { hash: self.update(path, Some(version), group)?, version: self.version }
+            }
         })
     }
 
@@ -320,7 +320,7 @@ impl<K: KvStore> Builder<'_, K> {
     /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
     /// threads, each with a builder of its own; their nodes and stale lists are merged after.
     fn update_root_in_parallel(&mut self, updates: &[Update], threads: usize) -> Result<[u8; 32], LedgerError> {
-        let mut slots = self.take_parent_slots(&NibblePath::ROOT)?;
+        let mut slots = self.take_parent_slots(&NibblePath::ROOT, self.parent)?;
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
         // Contiguous shares of about equal update counts.
         let share = updates.len().div_ceil(threads);
@@ -333,14 +333,15 @@ impl<K: KvStore> Builder<'_, K> {
             counted += group.1.len();
             shares.last_mut().expect("one share at least").push(group);
         }
-        let (kv, nodes, parent) = (self.kv, self.nodes, self.parent);
+        let (kv, nodes, version, parent) = (self.kv, self.nodes, self.version, self.parent);
         let results: Vec<ShareResult<'_, K>> = std::thread::scope(|scope| {
             let handles: Vec<_> = shares
                 .into_iter()
                 .map(|share| {
                     let slots = &slots;
                     scope.spawn(move || {
-                        let mut builder = Builder { kv, nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
+                        let mut builder =
+                            Builder { kv, nodes, version, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
                         let mut children = Vec::with_capacity(share.len());
                         for (index, group) in share {
                             let slot = slots[index as usize].clone();
@@ -377,7 +378,7 @@ impl<K: KvStore> Builder<'_, K> {
         let node = Arc::new(Node::from_slots(&slots));
         let hash = node.hash();
         self.new_nodes.push((path, node));
-        Child::Node { hash }
+        Child::Node { hash, version: self.version }
     }
 }
 
@@ -391,7 +392,7 @@ fn encode_keys(keys: &[Vec<u8>]) -> Vec<u8> {
 }
 
 impl StateCommitment for SmtCommitment {
-    const FORMAT: &'static str = "keel-smt-v2";
+    const FORMAT: &'static str = "keel-smt-v3";
 
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
         self.value(kv, version.0, key.key_hash().as_bytes())
@@ -422,15 +423,22 @@ impl StateCommitment for SmtCommitment {
             updates.push((key_hash, Arc::from(value)));
         }
 
-        let mut builder = Builder { kv, nodes: &self.nodes, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
+        let mut builder = Builder {
+            kv,
+            nodes: &self.nodes,
+            version: version.0,
+            parent,
+            new_nodes: Vec::new(),
+            stale_nodes: Vec::new(),
+        };
         let root = if self.threads > 1 && updates.len() >= self.parallel_updates_min {
             builder.update_root_in_parallel(&updates, self.threads)?
         } else {
-            builder.update(NibblePath::ROOT, &updates)?
+            builder.update(NibblePath::ROOT, parent, &updates)?
         };
         let root = Hash::from_bytes(root);
-        // Paths order like their stored keys (length, then nibbles); each path is new once. The
-        // stale list is sorted too, so that its bytes do not depend on the thread count.
+        // Paths order like their stored keys (one version: length, then nibbles); each path is new
+        // once. The stale list is sorted too, so that its bytes do not depend on the thread count.
         builder.new_nodes.sort_unstable_by_key(|(path, _)| *path);
         builder.stale_nodes.sort_unstable();
         for (path, node) in &builder.new_nodes {
@@ -515,12 +523,9 @@ impl StateCommitment for SmtCommitment {
             match descend(&slots, index, &mut siblings) {
                 None => break None,
                 Some(child @ Child::Leaf { .. }) => break leaf_of(&child),
-                Some(Child::Node { .. }) => {
+                Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(index);
-                    node = self
-                        .node_at(kv, &path, version.0)?
-                        .ok_or_else(|| corrupt(Column::TreeNodes, "a node's child node is missing"))?
-                        .1;
+                    node = self.node_at(kv, &path, child_version)?.ok_or_else(missing_child)?;
                 }
             }
         };

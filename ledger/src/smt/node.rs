@@ -8,11 +8,14 @@
 //! folded in four binary levels; a range holding a single leaf is that leaf's hash, an empty range
 //! the placeholder.
 //!
-//! Stored form: key `path length (1) ‖ packed nibbles ‖ version (8, BE)`, so that one path's
-//! versions are adjacent and the node live at version v is one `seek_for_prev(path ‖ v)`; value
-//! `existence bitmap (2, BE) ‖ leaf bitmap (2, BE)`, then per present slot in nibble order a
-//! leaf's `key hash ‖ value length (2, BE) ‖ value` or a child node's hash. A leaf carries its
-//! value, so the state has no other copy of it.
+//! Stored form: key `version (8, BE) ‖ path length (1) ‖ packed nibbles`; value `existence
+//! bitmap (2, BE) ‖ leaf bitmap (2, BE)`, then per present slot in nibble order a leaf's `key hash
+//! ‖ value length (2, BE) ‖ value` or a child node's `hash ‖ version (8, BE)`. A leaf carries its
+//! value, so the state has no other copy of it. A parent names the version of each child node, so
+//! every read is one exact lookup, and the keys a version writes all sort after every older
+//! version's: a block's nodes are appended to the store, never inserted among older ones (in
+//! RocksDB, a memtable insert at the end instead of a search through the skip list, and flushed
+//! files that do not overlap, so compaction has little to merge).
 
 use std::sync::Arc;
 
@@ -55,25 +58,14 @@ impl NibblePath {
         next
     }
 
-    /// The stored key of the node at this path and `version`.
+    /// The stored key of the node at this path written at `version`.
     pub fn node_key(&self, version: Version) -> Vec<u8> {
         let packed = self.len().div_ceil(2);
-        let mut key = Vec::with_capacity(1 + packed + 8);
+        let mut key = Vec::with_capacity(8 + 1 + packed);
+        key.extend_from_slice(&version.to_be_bytes());
         key.push(self.len);
         key.extend_from_slice(&self.packed[..packed]);
-        key.extend_from_slice(&version.to_be_bytes());
         key
-    }
-
-    /// Splits a stored node key into its path bytes (length and nibbles) and version; `None`
-    /// when it is not one.
-    pub fn split_node_key(key: &[u8]) -> Option<(&[u8], Version)> {
-        let len = *key.first()? as usize;
-        if len > 64 || key.len() != 1 + len.div_ceil(2) + 8 {
-            return None;
-        }
-        let (path, version) = key.split_at(key.len() - 8);
-        Some((path, Version::from_be_bytes(version.try_into().ok()?)))
     }
 }
 
@@ -107,10 +99,12 @@ pub enum Child {
         /// recomputes it.
         hash: [u8; 32],
     },
-    /// The node one nibble below, with this hash.
+    /// The node one nibble below.
     Node {
         /// Its hash.
         hash: [u8; 32],
+        /// The version it was written at (not hashed: the tree's hashes are jmt's).
+        version: Version,
     },
 }
 
@@ -124,7 +118,7 @@ impl Child {
     /// The slot's hash.
     pub fn hash(&self) -> &[u8; 32] {
         match self {
-            Child::Leaf { hash, .. } | Child::Node { hash } => hash,
+            Child::Leaf { hash, .. } | Child::Node { hash, .. } => hash,
         }
     }
 }
@@ -185,7 +179,10 @@ impl Node {
                     body.extend_from_slice(&len.to_be_bytes());
                     body.extend_from_slice(value);
                 }
-                Child::Node { hash } => body.extend_from_slice(hash),
+                Child::Node { hash, version } => {
+                    body.extend_from_slice(hash);
+                    body.extend_from_slice(&version.to_be_bytes());
+                }
             }
         }
         let mut bytes = Vec::with_capacity(4 + body.len());
@@ -221,7 +218,9 @@ impl Node {
                 let len = u16::from_be_bytes([len[0], len[1]]) as usize;
                 Child::leaf(key_hash, Arc::from(take(&mut rest, len)?))
             } else {
-                Child::Node { hash: take32(&mut rest)? }
+                let hash = take32(&mut rest)?;
+                let version = take(&mut rest, 8)?;
+                Child::Node { hash, version: Version::from_be_bytes(version.try_into().expect("8 bytes")) }
             };
             children.push((index, child));
         }
@@ -252,16 +251,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_pack_nibbles_and_keys_sort_by_path_then_version() {
+    fn paths_pack_nibbles_and_keys_sort_by_version_then_path() {
         let path = NibblePath::ROOT.child(0xa).child(0x3).child(0xf);
         assert_eq!(path.len(), 3);
-        assert_eq!(path.node_key(7), [&[3u8, 0xa3, 0xf0][..], &7u64.to_be_bytes()].concat());
-        let key = path.node_key(7);
-        let (bytes, version) = NibblePath::split_node_key(&key).unwrap();
-        assert_eq!((bytes, version), (&[3u8, 0xa3, 0xf0][..], 7));
-        assert!(path.node_key(7) < path.node_key(8));
-        assert!(path.node_key(u64::MAX) < NibblePath::ROOT.child(0xa).child(0x4).child(0).node_key(0));
-        assert_eq!(NibblePath::split_node_key(&[3, 0xa3]), None);
+        assert_eq!(path.node_key(7), [&7u64.to_be_bytes()[..], &[3u8, 0xa3, 0xf0]].concat());
+        assert!(path.node_key(7) < NibblePath::ROOT.node_key(8), "a newer version's keys sort after");
+        assert!(NibblePath::ROOT.node_key(7) < path.node_key(7));
+        assert!(path.node_key(7) < NibblePath::ROOT.child(0xa).child(0x4).child(0).node_key(7));
         assert_eq!(nibble(&[0xa3; 32], 0), 0xa);
         assert_eq!(nibble(&[0xa3; 32], 1), 0x3);
     }
@@ -270,7 +266,7 @@ mod tests {
     fn nodes_round_trip_and_refuse_bad_bytes() {
         let mut slots = Slots::default();
         slots[2] = Some(Child::leaf([1; 32], Arc::from(&[2u8, 3][..])));
-        slots[9] = Some(Child::Node { hash: [3; 32] });
+        slots[9] = Some(Child::Node { hash: [3; 32], version: 0x0102_0304 });
         let node = Node::from_slots(&slots);
         assert_eq!(Node::decode(&node.encode()).unwrap(), node);
         assert_eq!(node.slots(), slots);
@@ -287,7 +283,7 @@ mod tests {
         let leaf = Child::leaf([1; 32], Arc::from(&[2u8][..]));
         slots[5] = Some(leaf.clone());
         assert_eq!(fold(&slots, 0, 16), *leaf.hash(), "one leaf is the whole node");
-        slots[5] = Some(Child::Node { hash: [7; 32] });
+        slots[5] = Some(Child::Node { hash: [7; 32], version: 3 });
         assert_ne!(fold(&slots, 0, 16), [7; 32], "a lone child node is hashed with placeholders");
     }
 }
