@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use keel_crypto::{tagged_hash, Address, Hash, Keypair};
 use keel_genesis::{ConsensusParams, GenesisBuilder};
 use keel_ledger::{
-    check_block, execute_block, BlockContext, Height, KvStore, Ledger, LedgerConfig, LedgerError, MemKv, Payload,
-    ReasonCode, StateKey, StateView, StateWrites, Transaction, WriteBatch,
+    check_block, execute_block, BlockContext, CheckedBlock, Height, KvStore, Ledger, LedgerConfig, LedgerError, MemKv,
+    Payload, ReasonCode, StateKey, StateView, StateWrites, Transaction, WriteBatch,
 };
 use keel_node::storage::{Database, RocksKv};
 
@@ -74,60 +74,83 @@ struct Times {
     sig: Duration,
     rules: Duration,
     tree: Duration,
-    write: Duration,
+    commit: Duration,
+    wall: Duration,
 }
 
-fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
-    let setup = Instant::now();
-    // Only the senders need keys; the other accounts are funded addresses. By default each block
-    // has the same `block_len` senders, each sending its next nonce; with KEEL_BENCH_SENDERS=fresh
-    // every block has senders never seen before (nothing about them is cached). Recipients are
-    // drawn from all accounts.
-    let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
-    let measured_blocks = sizes("KEEL_BENCH_MEASURED", &[BLOCKS_MEASURED])[0];
-    let fresh = std::env::var("KEEL_BENCH_SENDERS").is_ok_and(|mode| mode == "fresh");
-    let sender_count = if fresh { block_len * (warmup + measured_blocks) } else { block_len };
-    let senders: Vec<Keypair> = (0..sender_count).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
-    let mut addresses: Vec<Address> = senders.iter().map(|k| Address::from_public_key(&k.public())).collect();
-    addresses.extend((senders.len()..accounts).map(|i| Address::from_bytes(*secret(i).as_bytes())));
-    addresses.truncate(accounts.max(senders.len()));
-    let params = ConsensusParams { block_txs_max: 100_000, block_bytes_max: 64 << 20, ..Default::default() };
-    let mut builder = GenesisBuilder::new("keel-bench", 1_700_000_000_000)
-        .validator("v0", &senders[0].public(), "127.0.0.1:1", 1)
-        .consensus(params);
-    for address in &addresses {
-        builder = builder.account(address, 1_000_000);
-    }
-    let genesis = builder.build().expect("bench genesis is valid");
-    let config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
-    let mut ledger = Ledger::open(kv, &genesis, config).expect("open");
-    eprintln!("  setup ({} accounts): {:.1}s", addresses.len(), setup.elapsed().as_secs_f64());
+/// Whether blocks arrive with their signatures unchecked (the block's execution checks them) or
+/// checked already (a mempool verified them on admission).
+#[derive(Clone, Copy, PartialEq)]
+enum Signatures {
+    Checked,
+    PreVerified,
+}
 
+/// The bench's blocks: every transfer signed, in block order.
+fn blocks(
+    senders: &[Keypair],
+    addresses: &[Address],
+    block_len: usize,
+    count: usize,
+    fresh: bool,
+) -> Vec<Vec<Vec<u8>>> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut times = Times::default();
-    for block in 0..warmup + measured_blocks {
-        let measured = block >= warmup;
-        let txs: Vec<Vec<u8>> = (0..block_len)
-            .map(|i| {
-                let sender = if fresh { &senders[block * block_len + i] } else { &senders[i] };
-                let to = addresses[rng.below(addresses.len())];
-                Transaction {
-                    chain_id: "keel-bench".into(),
-                    sender: sender.public(),
-                    nonce: if fresh { 0 } else { block as u64 },
-                    fee: 1,
-                    payload: Payload::Transfer { to, amount: 10 },
-                }
-                .sign(sender)
-                .to_bytes()
-            })
-            .collect();
-        let context = BlockContext { height: Height(block as u64 + 1), proposer: senders[0].public() };
-        let mut warming = Times::default();
-        let times = if measured { &mut times } else { &mut warming };
+    (0..count)
+        .map(|block| {
+            (0..block_len)
+                .map(|i| {
+                    let sender = if fresh { &senders[block * block_len + i] } else { &senders[i] };
+                    let to = addresses[rng.below(addresses.len())];
+                    Transaction {
+                        chain_id: "keel-bench".into(),
+                        sender: sender.public(),
+                        nonce: if fresh { 0 } else { block as u64 },
+                        fee: 1,
+                        payload: Payload::Transfer { to, amount: 10 },
+                    }
+                    .sign(sender)
+                    .to_bytes()
+                })
+                .collect()
+        })
+        .collect()
+}
 
+/// Commits `blocks` on a new ledger in `kv` and times the measured ones (after `warmup`): each
+/// block's signature checks (when `signatures` is `Checked`), execution and commit one after the
+/// other, as the node runs them; `flush` waits for the store's writes (write-behind), and the
+/// wall time runs until the last block is in the store.
+fn run<K: KvStore>(
+    kv: K,
+    flush: impl Fn(&K),
+    genesis: &keel_genesis::Genesis,
+    proposer: &Keypair,
+    blocks: &[Vec<Vec<u8>>],
+    warmup: usize,
+    signatures: Signatures,
+) -> Times {
+    let config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
+    let mut ledger = Ledger::open(kv, genesis, config).expect("open");
+    let checked_ahead: Vec<Option<CheckedBlock>> = blocks
+        .iter()
+        .map(|txs| {
+            (signatures == Signatures::PreVerified).then(|| check_block(txs, ledger.rules(), 2).expect("within limits"))
+        })
+        .collect();
+    let mut times = Times::default();
+    let mut measuring_since = Instant::now();
+    for (index, (txs, checked_ahead)) in blocks.iter().zip(checked_ahead).enumerate() {
+        if index == warmup {
+            flush(ledger.kv());
+            times = Times::default();
+            measuring_since = Instant::now();
+        }
+        let context = BlockContext { height: Height(index as u64 + 1), proposer: proposer.public() };
         let start = Instant::now();
-        let checked = check_block(&txs, ledger.rules(), 2).expect("block within limits");
+        let checked = match checked_ahead {
+            Some(checked) => checked,
+            None => check_block(txs, ledger.rules(), 2).expect("block within limits"),
+        };
         times.sig += start.elapsed();
 
         let view = ledger.view();
@@ -142,34 +165,77 @@ fn run<K: KvStore>(kv: K, store: &str, accounts: usize, block_len: usize) {
 
         let start = Instant::now();
         ledger.commit(outcome).expect("commit");
-        times.write += start.elapsed();
+        times.commit += start.elapsed();
     }
-    let n = (block_len * measured_blocks) as f64;
-    let pre = times.rules + times.tree + times.write;
-    let all = pre + times.sig;
-    let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64();
+    flush(ledger.kv());
+    times.wall = measuring_since.elapsed();
+    times
+}
+
+fn bench<K: KvStore>(
+    new_store: impl Fn() -> K,
+    flush: impl Fn(&K) + Copy,
+    store: &str,
+    accounts: usize,
+    block_len: usize,
+) {
+    let setup = Instant::now();
+    // Only the senders need keys; the other accounts are funded addresses. By default each block
+    // has the same `block_len` senders, each sending its next nonce; with KEEL_BENCH_SENDERS=fresh
+    // every block has senders never seen before (nothing about them is cached). Recipients are
+    // drawn from all accounts.
+    let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
+    let measured = sizes("KEEL_BENCH_MEASURED", &[BLOCKS_MEASURED])[0];
+    let fresh = std::env::var("KEEL_BENCH_SENDERS").is_ok_and(|mode| mode == "fresh");
+    let sender_count = if fresh { block_len * (warmup + measured) } else { block_len };
+    let senders: Vec<Keypair> = (0..sender_count).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
+    let mut addresses: Vec<Address> = senders.iter().map(|k| Address::from_public_key(&k.public())).collect();
+    addresses.extend((senders.len()..accounts).map(|i| Address::from_bytes(*secret(i).as_bytes())));
+    addresses.truncate(accounts.max(senders.len()));
+    let params = ConsensusParams { block_txs_max: 100_000, block_bytes_max: 64 << 20, ..Default::default() };
+    let mut builder = GenesisBuilder::new("keel-bench", 1_700_000_000_000)
+        .validator("v0", &senders[0].public(), "127.0.0.1:1", 1)
+        .consensus(params);
+    for address in &addresses {
+        builder = builder.account(address, 1_000_000);
+    }
+    let genesis = builder.build().expect("bench genesis is valid");
+    let blocks = blocks(&senders, &addresses, block_len, warmup + measured, fresh);
+    eprintln!("  setup ({} accounts, {} blocks): {:.1}s", addresses.len(), blocks.len(), setup.elapsed().as_secs_f64());
+
+    // KEEL_BENCH_ONLY=pre-verified (or with-signatures) runs one of the two (for profiling).
+    let only = std::env::var("KEEL_BENCH_ONLY").unwrap_or_default();
+    let measure = |signatures, name: &str| {
+        if only.is_empty() || only == name {
+            run(new_store(), flush, &genesis, &senders[0], &blocks, warmup, signatures)
+        } else {
+            Times::default()
+        }
+    };
+    let with = measure(Signatures::Checked, "with-signatures");
+    let pre = measure(Signatures::PreVerified, "pre-verified");
+    let n = (block_len * measured) as f64;
     let store = if fresh { format!("{store}, fresh senders") } else { store.to_owned() };
     println!(
-        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s | \
-         signatures {:>4.1}%, rules+reads {:>4.1}%, tree {:>4.1}%, store write {:>4.1}% (commit incl. pruning)",
+        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s",
         addresses.len(),
         block_len,
-        n / all.as_secs_f64(),
-        n / pre.as_secs_f64(),
-        share(times.sig),
-        share(times.rules),
-        share(times.tree),
-        share(times.write),
+        n / with.wall.as_secs_f64(),
+        n / pre.wall.as_secs_f64(),
     );
-    let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured_blocks as f64;
-    println!(
-        "{:>44} per block: signatures {:.1} ms, rules+reads {:.1} ms, tree {:.1} ms, store write {:.1} ms",
-        "",
-        per_block(times.sig),
-        per_block(times.rules),
-        per_block(times.tree),
-        per_block(times.write),
-    );
+    let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured as f64;
+    for (label, times) in [("with signatures", &with), ("pre-verified", &pre)] {
+        println!(
+            "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + rules+reads {:.1} + tree {:.1} + commit {:.1} \
+             (+ waiting for the store at the end)",
+            "",
+            per_block(times.wall),
+            per_block(times.sig),
+            per_block(times.rules),
+            per_block(times.tree),
+            per_block(times.commit),
+        );
+    }
 }
 
 fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
@@ -189,14 +255,25 @@ fn main() {
     let store = std::env::var("KEEL_BENCH_STORE").unwrap_or_else(|_| "rocksdb".to_owned());
     for accounts in sizes("KEEL_BENCH_ACCOUNTS", &[100_000]) {
         for block_len in sizes("KEEL_BENCH_BLOCKS", &[1_000, 10_000]) {
-            match store.as_str() {
-                "memory" => run(MemKv::new(), "memory", accounts, block_len),
-                "rocksdb" => {
-                    let dir = tempfile::tempdir().expect("a temporary directory");
-                    let database = Database::open(&dir.path().join("db")).expect("open RocksDB");
-                    run(RocksKv::new(database), "rocksdb", accounts, block_len);
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let runs = std::cell::Cell::new(0);
+            let rocks = |behind: bool| {
+                move || {
+                    runs.set(runs.get() + 1);
+                    let database = Database::open(&dir.path().join(format!("db{}", runs.get()))).expect("open RocksDB");
+                    if behind {
+                        RocksKv::write_behind(database)
+                    } else {
+                        RocksKv::new(database)
+                    }
                 }
-                other => panic!("KEEL_BENCH_STORE={other}: expected rocksdb or memory"),
+            };
+            let flush = |kv: &RocksKv| kv.flush().expect("the store writes");
+            match store.as_str() {
+                "memory" => bench(MemKv::new, |_| {}, "memory", accounts, block_len),
+                "rocksdb" => bench(rocks(true), flush, "rocksdb", accounts, block_len),
+                "rocksdb-sync" => bench(rocks(false), flush, "rocksdb, synchronous writes", accounts, block_len),
+                other => panic!("KEEL_BENCH_STORE={other}: expected rocksdb, rocksdb-sync or memory"),
             }
         }
     }

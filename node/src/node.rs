@@ -98,7 +98,10 @@ pub fn start(home: &NodeHome, config: NodeConfig) -> Result<()> {
     std::fs::create_dir_all(home.data_dir()).with_context(|| format!("creating {}", home.data_dir().display()))?;
     let database = Database::open(&home.data_dir().join("db"))?;
     let ledger_config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..LedgerConfig::default() };
-    let ledger = Ledger::open(RocksKv::new(database.clone()), &genesis, ledger_config).context("opening the ledger")?;
+    // Write-behind: a block's ledger batch is written while the next block executes; a crash
+    // loses at most that batch, which the driver re-executes from the committed blocks on start.
+    let ledger =
+        Ledger::open(RocksKv::write_behind(database.clone()), &genesis, ledger_config).context("opening the ledger")?;
     let ledger = Arc::new(RwLock::new(ledger));
     let store = ConsensusStore::open(database.clone())?;
     let certificates = CertificateStore::new(database.clone());

@@ -1,9 +1,9 @@
 //! Executing committed blocks on the ledger, and replaying the ones a crash left unexecuted.
 //!
 //! A commit is stored (synced) before its blocks execute, and each block's ledger batch is
-//! synced too, so after a crash the ledger is at most a few blocks behind the committed chain,
-//! never ahead: on start the driver re-executes the stored committed blocks above the ledger's
-//! height. Execution is a pure function of (parent state, block), so the replay yields the roots
+//! synced too (written behind: while the next block executes, see `storage::RocksKv`), so after
+//! a crash the ledger is at most a few blocks behind the committed chain, never ahead: on start
+//! the driver re-executes the stored committed blocks above the ledger's height. Execution is a pure function of (parent state, block), so the replay yields the roots
 //! the first run would have.
 
 use std::collections::BTreeSet;

@@ -10,6 +10,7 @@
 mod certificates;
 mod consensus;
 mod database;
+mod overlay;
 mod rocks_kv;
 
 pub use certificates::CertificateStore;

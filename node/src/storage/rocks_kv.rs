@@ -2,40 +2,127 @@
 //! `WriteBatch` per [`KvStore::write`] (the ledger writes one per block, so a crash leaves
 //! whole blocks only). `get_at_or_before` on `ledger_tree_values` stays within the key's 32-byte
 //! hash prefix (prefix bloom filters), which is the only answer the ledger accepts there.
+//!
+//! **Write-behind** ([`RocksKv::write_behind`], what the node runs): `write` hands the batch to a
+//! writer thread and returns, so that the next block executes while this one is written (the
+//! write is a third of a block's time, mostly memtable inserts). Until the batch is in RocksDB,
+//! reads see it through an in-memory [`Overlay`]: every read answers as the store will once the
+//! batch is in. The next `write` first waits for the one in flight, so at most one batch is
+//! unwritten; a failed write is returned by the next `write` or [`RocksKv::flush`] (the ledger
+//! then refuses to go on, and a restart finds the last whole block). What a crash loses is at
+//! most the block in flight, which the node re-executes from its committed blocks on start.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use keel_ledger::{Column, Entry, KvStore, StoreError, WriteBatch, WriteOp};
 use rocksdb::{ReadOptions, WriteOptions};
 
 use super::database::{Database, TREE_VALUE_PREFIX_BYTES};
+use super::overlay::{Overlaid, Overlay};
 
 /// The ledger's view of the node database.
 #[derive(Debug, Clone)]
 pub struct RocksKv {
     database: Arc<Database>,
+    /// Present in write-behind mode; shared by clones.
+    behind: Option<Arc<WriteBehind>>,
 }
 
-impl RocksKv {
-    /// The ledger columns of `database`.
-    pub fn new(database: Arc<Database>) -> Self {
-        RocksKv { database }
+/// The batch in flight and its writer.
+#[derive(Debug, Default)]
+struct WriteBehind {
+    /// Held for a whole `write` or `flush`, so that writes start one at a time, in order.
+    writing: Mutex<()>,
+    state: Mutex<InFlight>,
+}
+
+#[derive(Debug, Default)]
+struct InFlight {
+    /// The last batch handed to the writer (kept after it is written: reading it then gives what
+    /// the store gives).
+    overlay: Option<Arc<Overlay>>,
+    writer: Option<JoinHandle<Result<(), StoreError>>>,
+    /// The first failed write; every later write fails with it.
+    failed: Option<StoreError>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the state consistent; a panic elsewhere does not poison it.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl WriteBehind {
+    /// Waits for the write in flight; the first failure, if any write failed.
+    fn wait(&self) -> Result<(), StoreError> {
+        let writer = lock(&self.state).writer.take();
+        let result = match writer.map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(StoreError::Io { reason: "the ledger writer thread panicked".into() }),
+        };
+        let mut state = lock(&self.state);
+        if let Err(error) = result {
+            state.failed.get_or_insert(error);
+        }
+        state.failed.clone().map_or(Ok(()), Err)
     }
+}
+
+impl Drop for WriteBehind {
+    fn drop(&mut self) {
+        // The batch in flight reaches the store before the database can close.
+        let _ = self.wait();
+    }
+}
+
+/// Read options for iterating `column` in key order: `ledger_tx_index` has a prefix extractor
+/// (for its hash memtable), under which RocksDB iterates within one prefix unless told otherwise.
+fn ordered_reads(column: Column) -> ReadOptions {
+    let mut read_options = ReadOptions::default();
+    if column == Column::TxIndex {
+        read_options.set_total_order_seek(true);
+    }
+    read_options
 }
 
 fn backend(error: rocksdb::Error) -> StoreError {
     StoreError::Io { reason: error.to_string() }
 }
 
-impl KvStore for RocksKv {
-    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let cf = self.database.column(column.name());
-        self.database.db().get_cf(cf, key).map_err(backend)
+impl RocksKv {
+    /// The ledger columns of `database`, each write synced before it returns.
+    pub fn new(database: Arc<Database>) -> Self {
+        RocksKv { database, behind: None }
     }
 
-    fn get_at_or_before(&self, column: Column, key: &[u8]) -> Result<Option<Entry>, StoreError> {
+    /// The ledger columns of `database` in write-behind mode (see the module docs).
+    pub fn write_behind(database: Arc<Database>) -> Self {
+        RocksKv { database, behind: Some(Arc::new(WriteBehind::default())) }
+    }
+
+    /// Waits until every batch written so far is in RocksDB (synced); the first failure if one
+    /// failed. Returns at once when not in write-behind mode.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let Some(behind) = &self.behind else { return Ok(()) };
+        let _writing = lock(&behind.writing);
+        behind.wait()
+    }
+
+    /// The batch in flight (or last written), in write-behind mode.
+    fn overlay(&self) -> Option<Arc<Overlay>> {
+        self.behind.as_ref().and_then(|behind| lock(&behind.state).overlay.clone())
+    }
+
+    /// The store's entry with the greatest key `<= key` for which `skip` is false.
+    fn stored_at_or_before(
+        &self,
+        column: Column,
+        key: &[u8],
+        skip: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Option<Entry>, StoreError> {
         let cf = self.database.column(column.name());
-        let mut read_options = ReadOptions::default();
+        let mut read_options = ordered_reads(column);
         if column == Column::TreeValues && key.len() >= TREE_VALUE_PREFIX_BYTES {
             // Only entries of the same key hash can answer (the ledger checks the prefix of what
             // it gets); the prefix bloom then lets RocksDB skip files without that key hash.
@@ -43,17 +130,21 @@ impl KvStore for RocksKv {
         }
         let mut iterator = self.database.db().raw_iterator_cf_opt(cf, read_options);
         iterator.seek_for_prev(key);
-        let entry = match (iterator.key(), iterator.value()) {
-            (Some(k), Some(v)) => Some((k.to_vec(), v.to_vec())),
-            _ => None,
+        let entry = loop {
+            match (iterator.key(), iterator.value()) {
+                (Some(k), _) if skip(k) => iterator.prev(),
+                (Some(k), Some(v)) => break Some((k.to_vec(), v.to_vec())),
+                _ => break None,
+            }
         };
         iterator.status().map_err(backend)?;
         Ok(entry)
     }
 
-    fn scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+    /// The store's first `limit` entries with `start <= key < end`.
+    fn stored_scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         let cf = self.database.column(column.name());
-        let mut read_options = ReadOptions::default();
+        let mut read_options = ordered_reads(column);
         read_options.set_iterate_upper_bound(end.to_vec());
         let mut iterator = self.database.db().raw_iterator_cf_opt(cf, read_options);
         iterator.seek(start);
@@ -68,26 +159,83 @@ impl KvStore for RocksKv {
         iterator.status().map_err(backend)?;
         Ok(entries)
     }
+}
 
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut rocks_batch = rocksdb::WriteBatch::default();
-        let mut ops = batch.into_ops();
-        // Each memtable is a skip list that remembers where its last insert went: keys inserted
-        // in order land next to each other and skip the search from the top. A block's batch
-        // mixes columns and orders (hashes, versions), so it is sorted by column and key first.
-        // The sort is stable, so a later op on the same key still wins.
-        ops.sort_by(|a, b| (a.column(), a.key()).cmp(&(b.column(), b.key())));
-        for op in ops {
-            match op {
-                WriteOp::Put { column, key, value } => {
-                    rocks_batch.put_cf(self.database.column(column.name()), key, value)
-                }
-                WriteOp::Delete { column, key } => rocks_batch.delete_cf(self.database.column(column.name()), key),
+/// Writes `ops` (sorted by column and key: each memtable is a skip list that remembers where its
+/// last insert went, so keys inserted in order skip the search from the top) as one synced batch.
+fn write_sorted(database: &Database, ops: &[WriteOp]) -> Result<(), StoreError> {
+    let mut rocks_batch = rocksdb::WriteBatch::default();
+    for op in ops {
+        match op {
+            WriteOp::Put { column, key, value } => rocks_batch.put_cf(database.column(column.name()), key, value),
+            WriteOp::Delete { column, key } => rocks_batch.delete_cf(database.column(column.name()), key),
+        }
+    }
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    database.db().write_opt(rocks_batch, &options).map_err(backend)
+}
+
+impl KvStore for RocksKv {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(overlay) = self.overlay() {
+            match overlay.get(column, key) {
+                Overlaid::Put(value) => return Ok(Some(value.to_vec())),
+                Overlaid::Deleted => return Ok(None),
+                Overlaid::Untouched => {}
             }
         }
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.database.db().write_opt(rocks_batch, &options).map_err(backend)
+        let cf = self.database.column(column.name());
+        self.database.db().get_cf(cf, key).map_err(backend)
+    }
+
+    fn get_at_or_before(&self, column: Column, key: &[u8]) -> Result<Option<Entry>, StoreError> {
+        let found = match self.overlay() {
+            Some(overlay) => overlay.at_or_before(column, key, |skip| self.stored_at_or_before(column, key, skip))?,
+            None => self.stored_at_or_before(column, key, &|_| false)?,
+        };
+        if column == Column::TreeValues && key.len() >= TREE_VALUE_PREFIX_BYTES {
+            // The store's answer is within the prefix already; the overlay's may not be.
+            let prefix = &key[..TREE_VALUE_PREFIX_BYTES];
+            return Ok(found.filter(|(found, _)| found.starts_with(prefix)));
+        }
+        Ok(found)
+    }
+
+    fn scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        match self.overlay() {
+            Some(overlay) => {
+                overlay.scan(column, start, end, limit, |limit| self.stored_scan(column, start, end, limit))
+            }
+            None => self.stored_scan(column, start, end, limit),
+        }
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        // A block's batch mixes columns and orders (hashes, versions); the overlay sorts it.
+        let overlay = Arc::new(Overlay::new(batch.into_ops()));
+        let Some(behind) = &self.behind else {
+            return write_sorted(&self.database, overlay.ops());
+        };
+        let _writing = lock(&behind.writing);
+        behind.wait()?;
+        // Readable before the writer starts, so that no read sees the store ahead of the overlay.
+        lock(&behind.state).overlay = Some(overlay.clone());
+        let database = self.database.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || write_sorted(&database, overlay.ops()));
+        let mut state = lock(&behind.state);
+        match spawned {
+            Ok(writer) => {
+                state.writer = Some(writer);
+                Ok(())
+            }
+            Err(error) => {
+                let error = StoreError::Io { reason: format!("starting the ledger writer: {error}") };
+                Err(state.failed.get_or_insert(error).clone())
+            }
+        }
     }
 }
 
@@ -104,7 +252,40 @@ mod tests {
     #[test]
     fn reads_follow_the_kv_contract_and_versioned_values_stay_within_their_key_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let kv = RocksKv::new(Database::open(&dir.path().join("db")).unwrap());
+        reads_follow_the_kv_contract(RocksKv::new(Database::open(&dir.path().join("db")).unwrap()));
+    }
+
+    #[test]
+    fn write_behind_reads_the_batch_in_flight_as_if_written() {
+        let dir = tempfile::tempdir().unwrap();
+        reads_follow_the_kv_contract(RocksKv::write_behind(Database::open(&dir.path().join("db")).unwrap()));
+    }
+
+    #[test]
+    fn write_behind_batches_reach_the_store_in_order_and_before_it_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let kv = RocksKv::write_behind(Database::open(&path).unwrap());
+            for round in 0..20u8 {
+                let mut batch = WriteBatch::new();
+                batch.put(Column::Meta, b"last".to_vec(), vec![round]);
+                batch.put(Column::Heights, vec![round], vec![round]);
+                if round > 0 {
+                    batch.delete(Column::Heights, vec![round - 1]);
+                }
+                kv.write(batch).unwrap();
+                assert_eq!(kv.get(Column::Meta, b"last").unwrap(), Some(vec![round]));
+                assert_eq!(kv.scan(Column::Heights, &[], &[0xff], 10).unwrap(), vec![(vec![round], vec![round])]);
+            }
+            // Dropped with the last batch possibly in flight.
+        }
+        let kv = RocksKv::new(Database::open(&path).unwrap());
+        assert_eq!(kv.get(Column::Meta, b"last").unwrap(), Some(vec![19]));
+        assert_eq!(kv.scan(Column::Heights, &[], &[0xff], 10).unwrap(), vec![(vec![19], vec![19])]);
+    }
+
+    fn reads_follow_the_kv_contract(kv: RocksKv) {
         let mut batch = WriteBatch::new();
         for (hash, version) in [(1, 1), (1, 5), (3, 2)] {
             batch.put(Column::TreeValues, key(hash, version), vec![hash, version as u8]);
@@ -129,5 +310,29 @@ mod tests {
         delete.delete(Column::Meta, b"b".to_vec());
         kv.write(delete).unwrap();
         assert_eq!(kv.get(Column::Meta, b"b").unwrap(), None);
+        assert_eq!(kv.get_at_or_before(Column::Meta, b"c").unwrap(), None);
+        assert_eq!(kv.scan(Column::Meta, b"a", b"z", 1).unwrap(), vec![(b"d".to_vec(), b"4".to_vec())]);
+        kv.flush().unwrap();
+        assert_eq!(kv.get(Column::Meta, b"d").unwrap(), Some(b"4".to_vec()));
+        assert_eq!(kv.get_at_or_before(Column::Meta, b"c").unwrap(), None);
+
+        // The transaction index has a hashed memtable and a prefix extractor; reads in key order
+        // still cross prefixes.
+        let hashes: Vec<Vec<u8>> = [[9u8; 32], [1; 32], [5; 32]].iter().map(|h| h.to_vec()).collect();
+        let mut batch = WriteBatch::new();
+        for hash in &hashes {
+            batch.put(Column::TxIndex, hash.clone(), vec![hash[0]]);
+        }
+        kv.write(batch).unwrap();
+        for flushed in [false, true] {
+            if flushed {
+                kv.flush().unwrap();
+            }
+            let all = kv.scan(Column::TxIndex, &[], &[0xff; 33], 10).unwrap();
+            assert_eq!(all.iter().map(|(k, _)| k[0]).collect::<Vec<_>>(), vec![1, 5, 9]);
+            assert_eq!(kv.get(Column::TxIndex, &[5; 32]).unwrap(), Some(vec![5]));
+            assert_eq!(kv.get(Column::TxIndex, &[6; 32]).unwrap(), None);
+            assert_eq!(kv.get_at_or_before(Column::TxIndex, &[8; 32]).unwrap(), Some((vec![5; 32], vec![5])));
+        }
     }
 }
