@@ -24,6 +24,10 @@ use keel_ledger::{
 };
 use keel_node::storage::{Database, RocksKv};
 
+/// The node binary's allocator, so that the figures are the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Blocks committed before measuring, so that the state cache holds what a running node's would
 /// (`KEEL_BENCH_WARMUP` overrides; 0 measures a node just opened).
 const BLOCKS_WARMUP: usize = 3;

@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use keel_node::cli::Cli;
 
+/// See the workspace Cargo.toml: the ledger's many small node allocations run faster on it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match keel_node::commands::run(cli) {

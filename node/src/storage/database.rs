@@ -4,23 +4,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use keel_ledger::Column;
-use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, MemtableFactory, Options, SliceTransform, DB,
-};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Options, SliceTransform, DB};
 
 /// The shared block cache.
 const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Memtable size of the two tree columns (up to four each).
 const TREE_MEMTABLE_BYTES: usize = 128 * 1024 * 1024;
+/// Memtable size of the transaction index (random keys: see [`Database::open`]).
+const TX_INDEX_MEMTABLE_BYTES: usize = 8 * 1024 * 1024;
 /// All memtables of the database together.
 const MEMTABLES_BYTES_MAX: usize = 768 * 1024 * 1024;
 /// `ledger_tree_values` keys are `key hash (32) ‖ version (8)`; reads stay within one key hash.
 pub(super) const TREE_VALUE_PREFIX_BYTES: usize = 32;
-/// `ledger_tx_index` memtables hash keys (transaction hashes) on their first bytes into this many
-/// buckets: a memtable holds about a million entries, a few per bucket.
-const TX_INDEX_MEMTABLE_BUCKETS: usize = 1 << 18;
-/// Bytes of a transaction hash that choose its memtable bucket.
-const TX_INDEX_BUCKET_PREFIX_BYTES: usize = 4;
 use thiserror::Error;
 
 /// Column families of the consensus driver (the ledger's are [`Column::ALL`]).
@@ -85,9 +80,6 @@ impl Database {
         options.create_missing_column_families(true);
         // Both cores may flush and compact; the consensus thread must not wait on compaction.
         options.increase_parallelism(2);
-        // The hash memtable of `ledger_tx_index` (below) takes one writer at a time. Writes come
-        // from the ledger's writer and the consensus thread, rarely together.
-        options.set_allow_concurrent_memtable_write(false);
         // All memtables together stay within this; a column over its share flushes early.
         options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
         // One block cache for every column family; bloom filters so that point reads of absent
@@ -105,18 +97,6 @@ impl Database {
                 family.set_memtable_prefix_bloom_ratio(0.1);
                 table.set_whole_key_filtering(false);
             }
-            if name == Column::TxIndex.name() {
-                // Keys are transaction hashes, read by exact key only. A skip list over a million
-                // random keys made inserting a block's 10,000 entries cost about 85 ms (a cache
-                // miss per level per key); hashed into buckets of a few keys each, about 5 ms.
-                // Whole-key bloom filters stay on for the files.
-                family.set_prefix_extractor(SliceTransform::create_fixed_prefix(TX_INDEX_BUCKET_PREFIX_BYTES));
-                family.set_memtable_factory(MemtableFactory::HashSkipList {
-                    bucket_count: TX_INDEX_MEMTABLE_BUCKETS,
-                    height: 4,
-                    branching_factor: 4,
-                });
-            }
             family.set_block_based_table_factory(&table);
             if name == Column::TreeNodes.name() || name == Column::TreeValues.name() {
                 // Each block writes megabytes of nodes and values: with the default two 64 MiB
@@ -124,6 +104,14 @@ impl Database {
                 // block's write took 435 ms after six blocks instead of 285 ms).
                 family.set_write_buffer_size(TREE_MEMTABLE_BYTES);
                 family.set_max_write_buffer_number(4);
+            }
+            if name == Column::TxIndex.name() {
+                // Keys are transaction hashes: each block inserts 10,000 random keys. In a 64 MiB
+                // memtable (a million entries) each insert missed the cache at every level of the
+                // skip list: about 85 ms a block. Small memtables stay in the CPU cache (over 60
+                // blocks, a 10k-transfer block took 134 ms with 8 MiB against 162 ms with 64 MiB;
+                // a hash memtable inserted fast but its flush sorted the million entries).
+                family.set_write_buffer_size(TX_INDEX_MEMTABLE_BYTES);
             }
             ColumnFamilyDescriptor::new(name, family)
         };

@@ -76,16 +76,6 @@ impl Drop for WriteBehind {
     }
 }
 
-/// Read options for iterating `column` in key order: `ledger_tx_index` has a prefix extractor
-/// (for its hash memtable), under which RocksDB iterates within one prefix unless told otherwise.
-fn ordered_reads(column: Column) -> ReadOptions {
-    let mut read_options = ReadOptions::default();
-    if column == Column::TxIndex {
-        read_options.set_total_order_seek(true);
-    }
-    read_options
-}
-
 fn backend(error: rocksdb::Error) -> StoreError {
     StoreError::Io { reason: error.to_string() }
 }
@@ -122,7 +112,7 @@ impl RocksKv {
         skip: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Option<Entry>, StoreError> {
         let cf = self.database.column(column.name());
-        let mut read_options = ordered_reads(column);
+        let mut read_options = ReadOptions::default();
         if column == Column::TreeValues && key.len() >= TREE_VALUE_PREFIX_BYTES {
             // Only entries of the same key hash can answer (the ledger checks the prefix of what
             // it gets); the prefix bloom then lets RocksDB skip files without that key hash.
@@ -144,7 +134,7 @@ impl RocksKv {
     /// The store's first `limit` entries with `start <= key < end`.
     fn stored_scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         let cf = self.database.column(column.name());
-        let mut read_options = ordered_reads(column);
+        let mut read_options = ReadOptions::default();
         read_options.set_iterate_upper_bound(end.to_vec());
         let mut iterator = self.database.db().raw_iterator_cf_opt(cf, read_options);
         iterator.seek(start);
@@ -316,8 +306,7 @@ mod tests {
         assert_eq!(kv.get(Column::Meta, b"d").unwrap(), Some(b"4".to_vec()));
         assert_eq!(kv.get_at_or_before(Column::Meta, b"c").unwrap(), None);
 
-        // The transaction index has a hashed memtable and a prefix extractor; reads in key order
-        // still cross prefixes.
+        // The transaction index, with its own memtable size, in memory and after a flush.
         let hashes: Vec<Vec<u8>> = [[9u8; 32], [1; 32], [5; 32]].iter().map(|h| h.to_vec()).collect();
         let mut batch = WriteBatch::new();
         for hash in &hashes {
