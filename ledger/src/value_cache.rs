@@ -13,7 +13,7 @@
 //! dropped. What is cached never changes a result, only how fast it comes: every miss reads the
 //! store.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -22,8 +22,9 @@ use crate::smt::node::Version;
 /// A cached answer for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CachedValue {
-    /// The newest committed value, valid from the version recorded with it.
-    Present(Version, Vec<u8>),
+    /// The newest committed value, valid from the version recorded with it (shared with the
+    /// tree's leaf that holds it).
+    Present(Version, Arc<[u8]>),
     /// No value at any committed version.
     Absent,
 }
@@ -62,7 +63,7 @@ impl ValueCache {
             return None;
         }
         match inner.values.get(key_hash)? {
-            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.clone())),
+            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.to_vec())),
             CachedValue::Present(..) => None,
             CachedValue::Absent => Some(None),
         }
@@ -71,13 +72,13 @@ impl ValueCache {
     /// Remembers what the store answered for `key_hash` at `version` — the value and a version
     /// from which it is valid, or absence — when that is the newest committed version (an answer
     /// for an older one may not be the newest).
-    pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &[u8])>) {
+    pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &Arc<[u8]>)>) {
         let mut inner = self.lock();
         if inner.latest != Some(version) || self.values_max == 0 {
             return;
         }
         let cached = match found {
-            Some((valid_from, value)) => CachedValue::Present(valid_from, value.to_vec()),
+            Some((valid_from, value)) => CachedValue::Present(valid_from, value.clone()),
             None => CachedValue::Absent,
         };
         make_room(&mut inner.values, self.values_max);
@@ -96,13 +97,13 @@ impl ValueCache {
     }
 
     /// The block at `version` is durable, having written `writes` (key hash, value).
-    pub(crate) fn committed<'a>(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], &'a [u8])>) {
+    pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Arc<[u8]>)>) {
         let mut inner = self.lock();
         inner.latest = Some(version);
         if self.values_max > 0 {
             for (key_hash, value) in writes {
                 make_room(&mut inner.values, self.values_max);
-                inner.values.insert(key_hash, CachedValue::Present(version, value.to_vec()));
+                inner.values.insert(key_hash, CachedValue::Present(version, value));
             }
         }
     }

@@ -26,7 +26,7 @@
 
 pub mod node;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
@@ -38,7 +38,7 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
-use node::{nibble, Child, NibblePath, Node, Slots, Version};
+use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Version};
 
 /// The sparse Merkle tree commitment (see the module docs).
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl SmtCommitment {
     pub fn with_cache(values_max: usize, nodes_max: usize) -> Self {
         SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
-            nodes: Arc::new(NodeCache { inner: Mutex::new(NodeCacheInner::default()), max: nodes_max }),
+            nodes: Arc::new(NodeCache { inner: RwLock::new(NodeCacheInner::default()), max: nodes_max }),
             threads: 1,
             parallel_updates_min: PARALLEL_UPDATES_MIN,
         }
@@ -88,7 +88,8 @@ impl Default for SmtCommitment {
 /// last applied version until it commits.
 #[derive(Debug)]
 struct NodeCache {
-    inner: Mutex<NodeCacheInner>,
+    /// Read by the tree threads for every node they replace; written once per block.
+    inner: RwLock<NodeCacheInner>,
     max: usize,
 }
 
@@ -98,22 +99,29 @@ struct NodeCacheInner {
     pending: Option<PendingNodes>,
 }
 
+/// What the last applied version wrote, kept until it commits.
 #[derive(Debug)]
 struct PendingNodes {
     version: Version,
     root: Hash,
     nodes: Vec<(NibblePath, Arc<Node>)>,
+    /// Its updates (key hash, value), so that committing does not hash the keys again.
+    updates: Vec<Update>,
 }
 
 impl NodeCache {
-    fn lock(&self) -> MutexGuard<'_, NodeCacheInner> {
+    fn read(&self) -> RwLockReadGuard<'_, NodeCacheInner> {
         // Every update is a single insert or remove: the map is consistent after a panic.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, NodeCacheInner> {
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The node written at `version` at `path`, if it is the cached newest one.
     fn get(&self, path: &NibblePath, version: Version) -> Option<Arc<Node>> {
-        self.lock().nodes.get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
+        self.read().nodes.get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
     }
 
     /// Remembers the newest committed node at `path`.
@@ -126,24 +134,33 @@ impl NodeCache {
         inner.nodes.insert(path, (version, node.clone()));
     }
 
-    fn set_pending(&self, pending: PendingNodes) {
-        if self.max > 0 {
-            self.lock().pending = Some(pending);
+    fn set_pending(&self, mut pending: PendingNodes) {
+        if self.max == 0 {
+            pending.nodes = Vec::new();
         }
+        self.lock().pending = Some(pending);
     }
 
-    fn committed(&self, version: Version, root: Hash) {
+    /// Version `version` with root `root` committed: its nodes become the newest of their paths.
+    /// Returns its updates when it is the version applied last, and the nodes it replaced in
+    /// the cache (for the caller to drop where it costs least).
+    fn committed(&self, version: Version, root: Hash) -> (Option<Vec<Update>>, Vec<Arc<Node>>) {
         let mut inner = self.lock();
         match inner.pending.take() {
             Some(pending) if pending.version == version && pending.root == root => {
+                let mut replaced = Vec::with_capacity(pending.nodes.len());
                 for (path, node) in pending.nodes {
                     make_room(&mut inner.nodes, self.max);
-                    inner.nodes.insert(path, (version, node));
+                    replaced.extend(inner.nodes.insert(path, (version, node)).map(|(_, old)| old));
                 }
+                (Some(pending.updates), replaced)
             }
             // The committed block is not the one applied last: the cache would keep nodes this
             // block replaced, so it starts afresh.
-            _ => inner.nodes.clear(),
+            _ => {
+                inner.nodes.clear();
+                (None, Vec::new())
+            }
         }
     }
 }
@@ -189,7 +206,7 @@ impl SmtCommitment {
         let found = self.leaf_value(kv, version, key_hash)?;
         // The version of the node holding the leaf is at or after the value's own write, so
         // the cache answers with it only reads at or after that node's version.
-        self.values.remember(key_hash, version, found.as_ref().map(|(at, value)| (*at, &value[..])));
+        self.values.remember(key_hash, version, found.as_ref().map(|(at, value)| (*at, value)));
         Ok(found.map(|(_, value)| value.to_vec()))
     }
 
@@ -245,6 +262,8 @@ struct Builder<'a, K> {
     version: Version,
     parent: Option<Version>,
     new_nodes: Vec<(NibblePath, Arc<Node>)>,
+    /// The new nodes' store entries (key, encoded node), made on the thread that built them.
+    encoded: Vec<(Vec<u8>, Vec<u8>)>,
     stale_nodes: Vec<Vec<u8>>,
 }
 
@@ -277,7 +296,7 @@ impl<K: KvStore> Builder<'_, K> {
             let slot = slots[index as usize].take();
             slots[index as usize] = Some(self.update_slot(path.child(index), slot, group)?);
         }
-        Ok(self.finish(path, &slots))
+        Ok(self.finish(path, slots))
     }
 
     /// The slots of the node at `path` written at `existing` (none: empty), recording that node
@@ -310,11 +329,25 @@ impl<K: KvStore> Builder<'_, K> {
     }
 
     /// Stores the node of `slots` at `path`; returns its hash.
-    fn finish(&mut self, path: NibblePath, slots: &Slots) -> [u8; 32] {
+    fn finish(&mut self, path: NibblePath, slots: Slots) -> [u8; 32] {
         let node = Arc::new(Node::from_slots(slots));
         let hash = node.hash();
+        self.encoded.push((path.node_key(self.version), node.encode()));
         self.new_nodes.push((path, node));
         hash
+    }
+
+    /// A builder for the same version, with nothing built yet.
+    fn fresh(&self) -> Self {
+        Builder {
+            kv: self.kv,
+            nodes: self.nodes,
+            version: self.version,
+            parent: self.parent,
+            new_nodes: Vec::new(),
+            encoded: Vec::new(),
+            stale_nodes: Vec::new(),
+        }
     }
 
     /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
@@ -333,15 +366,13 @@ impl<K: KvStore> Builder<'_, K> {
             counted += group.1.len();
             shares.last_mut().expect("one share at least").push(group);
         }
-        let (kv, nodes, version, parent) = (self.kv, self.nodes, self.version, self.parent);
         let results: Vec<ShareResult<'_, K>> = std::thread::scope(|scope| {
             let handles: Vec<_> = shares
                 .into_iter()
                 .map(|share| {
                     let slots = &slots;
+                    let mut builder = self.fresh();
                     scope.spawn(move || {
-                        let mut builder =
-                            Builder { kv, nodes, version, parent, new_nodes: Vec::new(), stale_nodes: Vec::new() };
                         let mut children = Vec::with_capacity(share.len());
                         for (index, group) in share {
                             let slot = slots[index as usize].clone();
@@ -360,9 +391,10 @@ impl<K: KvStore> Builder<'_, K> {
                 slots[index as usize] = Some(child);
             }
             self.new_nodes.extend(builder.new_nodes);
+            self.encoded.extend(builder.encoded);
             self.stale_nodes.extend(builder.stale_nodes);
         }
-        Ok(self.finish(NibblePath::ROOT, &slots))
+        Ok(self.finish(NibblePath::ROOT, slots))
     }
 
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
@@ -375,10 +407,7 @@ impl<K: KvStore> Builder<'_, K> {
             let index = nibble(&group[0].0, path.len());
             slots[index as usize] = Some(self.build(path.child(index), group));
         }
-        let node = Arc::new(Node::from_slots(&slots));
-        let hash = node.hash();
-        self.new_nodes.push((path, node));
-        Child::Node { hash, version: self.version }
+        Child::Node { hash: self.finish(path, slots), version: self.version }
     }
 }
 
@@ -429,6 +458,7 @@ impl StateCommitment for SmtCommitment {
             version: version.0,
             parent,
             new_nodes: Vec::new(),
+            encoded: Vec::new(),
             stale_nodes: Vec::new(),
         };
         let root = if self.threads > 1 && updates.len() >= self.parallel_updates_min {
@@ -437,17 +467,16 @@ impl StateCommitment for SmtCommitment {
             builder.update(NibblePath::ROOT, parent, &updates)?
         };
         let root = Hash::from_bytes(root);
-        // Paths order like their stored keys (one version: length, then nibbles); each path is new
-        // once. The stale list is sorted too, so that its bytes do not depend on the thread count.
-        builder.new_nodes.sort_unstable_by_key(|(path, _)| *path);
+        // The stale list is sorted, so that its bytes do not depend on the thread count. (Nodes go
+        // into the batch in the order the threads built them: each key is written once.)
         builder.stale_nodes.sort_unstable();
-        for (path, node) in &builder.new_nodes {
-            batch.put(Column::TreeNodes, path.node_key(version.0), node.encode());
+        for (key, node) in builder.encoded {
+            batch.put(Column::TreeNodes, key, node);
         }
         if !builder.stale_nodes.is_empty() {
             batch.put(Column::StaleNodes, version.0.to_be_bytes().to_vec(), encode_keys(&builder.stale_nodes));
         }
-        self.nodes.set_pending(PendingNodes { version: version.0, root, nodes: builder.new_nodes });
+        self.nodes.set_pending(PendingNodes { version: version.0, root, nodes: builder.new_nodes, updates });
         Ok((root, batch))
     }
 
@@ -485,9 +514,19 @@ impl StateCommitment for SmtCommitment {
     }
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
-        let writes = writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), value.as_slice()));
-        self.values.committed(version.0, writes);
-        self.nodes.committed(version.0, root);
+        let (updates, replaced) = self.nodes.committed(version.0, root);
+        match updates {
+            Some(updates) => self.values.committed(version.0, updates.into_iter()),
+            None => {
+                let writes = writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), Arc::from(&value[..])));
+                self.values.committed(version.0, writes)
+            }
+        }
+        // Freeing thousands of replaced nodes (and their leaves) is work the next block need not
+        // wait for.
+        if replaced.len() >= PARALLEL_UPDATES_MIN {
+            std::thread::spawn(move || drop(replaced));
+        }
     }
 
     fn prove<K: KvStore>(
@@ -575,7 +614,7 @@ fn descend(slots: &Slots, index: u8, siblings: &mut Vec<[u8; 32]>) -> Option<Chi
         let width = 1usize << height;
         let half = (index as usize) & !(width - 1);
         let sibling = half ^ width;
-        siblings.push(node::fold(slots, sibling, width));
+        siblings.push(node::fold(&slot_refs(slots), sibling, width));
         let mut present = slots[half..half + width].iter().flatten();
         let first = present.next()?;
         if width == 1 || (present.next().is_none() && matches!(first, Child::Leaf { .. })) {

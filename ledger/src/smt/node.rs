@@ -134,9 +134,9 @@ pub struct Node {
 
 impl Node {
     /// A node of `slots`.
-    pub fn from_slots(slots: &Slots) -> Node {
+    pub fn from_slots(slots: Slots) -> Node {
         let children: Vec<(u8, Child)> =
-            slots.iter().enumerate().filter_map(|(i, slot)| slot.clone().map(|child| (i as u8, child))).collect();
+            slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))).collect();
         Node { children: children.into_boxed_slice() }
     }
 
@@ -161,7 +161,11 @@ impl Node {
 
     /// The node's hash: its 16 slots folded as a binary tree (see the module docs).
     pub fn hash(&self) -> [u8; 32] {
-        fold(&self.slots(), 0, 16)
+        let mut slots: SlotRefs<'_> = [None; 16];
+        for (index, child) in self.children.iter() {
+            slots[*index as usize] = Some(child);
+        }
+        fold(&slots, 0, 16)
     }
 
     /// The stored form (see the module docs). Values must fit a 2-byte length (the caller
@@ -231,10 +235,18 @@ impl Node {
     }
 }
 
+/// A node's 16 slots, borrowed.
+pub type SlotRefs<'a> = [Option<&'a Child>; 16];
+
+/// Borrows each slot.
+pub fn slot_refs(slots: &Slots) -> SlotRefs<'_> {
+    std::array::from_fn(|index| slots[index].as_ref())
+}
+
 /// The hash of slots `start..start + width` folded as a binary tree: the placeholder when empty,
 /// the slot's own hash when it is a single slot or a single leaf, else the internal hash of the
 /// two halves.
-pub fn fold(slots: &Slots, start: usize, width: usize) -> [u8; 32] {
+pub fn fold(slots: &SlotRefs<'_>, start: usize, width: usize) -> [u8; 32] {
     let range = &slots[start..start + width];
     let mut present = range.iter().flatten();
     let Some(first) = present.next() else { return EMPTY_SUBTREE_HASH };
@@ -267,7 +279,7 @@ mod tests {
         let mut slots = Slots::default();
         slots[2] = Some(Child::leaf([1; 32], Arc::from(&[2u8, 3][..])));
         slots[9] = Some(Child::Node { hash: [3; 32], version: 0x0102_0304 });
-        let node = Node::from_slots(&slots);
+        let node = Node::from_slots(slots.clone());
         assert_eq!(Node::decode(&node.encode()).unwrap(), node);
         assert_eq!(node.slots(), slots);
         let bytes = node.encode();
@@ -279,11 +291,11 @@ mod tests {
     #[test]
     fn folding_collapses_single_leaves_but_not_single_nodes() {
         let mut slots = Slots::default();
-        assert_eq!(fold(&slots, 0, 16), EMPTY_SUBTREE_HASH);
+        assert_eq!(fold(&slot_refs(&slots), 0, 16), EMPTY_SUBTREE_HASH);
         let leaf = Child::leaf([1; 32], Arc::from(&[2u8][..]));
         slots[5] = Some(leaf.clone());
-        assert_eq!(fold(&slots, 0, 16), *leaf.hash(), "one leaf is the whole node");
+        assert_eq!(fold(&slot_refs(&slots), 0, 16), *leaf.hash(), "one leaf is the whole node");
         slots[5] = Some(Child::Node { hash: [7; 32], version: 3 });
-        assert_ne!(fold(&slots, 0, 16), [7; 32], "a lone child node is hashed with placeholders");
+        assert_ne!(fold(&slot_refs(&slots), 0, 16), [7; 32], "a lone child node is hashed with placeholders");
     }
 }
