@@ -19,7 +19,7 @@ use crate::receipt::ReasonCode;
 use crate::transaction::{tx_hash, SignedTransaction, Transaction, TxDecodeError};
 
 /// Transactions per signature batch. Part of the consensus rules (see the module docs).
-pub const SIGNATURE_CHUNK_LEN: usize = 64;
+pub const SIGNATURE_CHUNK_LEN: usize = 512;
 /// Most threads [`check_block`] will use.
 pub const SIGNATURE_THREADS_MAX: usize = 64;
 

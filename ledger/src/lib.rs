@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | transaction format | borsh body ‖ 64-byte ed25519 signature over `"keel/transaction/v1" ‖ 0x00 ‖ body` | [`transaction`] |
 //! | transaction hash | `tagged_hash("keel/tx/v1", signed bytes)` | [`tx_hash`] |
-//! | stateless checks | size ≤ `transaction_bytes_max`, strict decoding, chain id, signatures in fixed 64-entry batches | [`check_block`] |
+//! | stateless checks | size ≤ `transaction_bytes_max`, strict decoding, chain id, signatures in fixed 512-entry batches | [`check_block`] |
 //! | execution | nonce == next nonce, balance ≥ fee, then ≥ amount + fee, checked arithmetic | [`execute_block`] |
 //! | failed transactions | rejected: no effect, not charged; failed: fee burned, nonce used | [`receipt`] |
 //! | fees | burned; `ChainState.burned_total` tracks them, so Σ balances = `supply_genesis - burned_total` | [`ChainState`] |
