@@ -53,7 +53,7 @@ impl ChainState {
 }
 
 /// A key of the state map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 pub enum StateKey {
     /// Kind 0: an account.
     Account(Address),

@@ -11,7 +11,9 @@
 //! chunks, and results are put back in block order.
 
 use borsh::BorshSerialize;
-use keel_crypto::{verify_batch, Hash, SignedMessage, SigningDomain};
+use std::sync::OnceLock;
+
+use keel_crypto::{verify_batch, Address, Hash, SignedMessage, SigningDomain};
 use keel_genesis::Genesis;
 
 use crate::error::BlockError;
@@ -59,22 +61,44 @@ pub struct CheckedTx {
 }
 
 /// A block whose entries have been through the stateless checks, in block order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CheckedBlock {
     txs: Vec<CheckedTx>,
+    /// Each entry's sender address (a hash of its key), computed once for reading ahead and
+    /// executing.
+    senders: OnceLock<Vec<Option<Address>>>,
 }
 
+impl PartialEq for CheckedBlock {
+    fn eq(&self, other: &Self) -> bool {
+        self.txs == other.txs
+    }
+}
+
+impl Eq for CheckedBlock {}
+
 impl CheckedBlock {
+    fn new(txs: Vec<CheckedTx>) -> CheckedBlock {
+        CheckedBlock { txs, senders: OnceLock::new() }
+    }
+
     /// The entries, in block order.
     pub fn txs(&self) -> &[CheckedTx] {
         &self.txs
+    }
+
+    /// The sender address of each entry that passed the checks, in block order.
+    pub fn senders(&self) -> &[Option<Address>] {
+        self.senders.get_or_init(|| {
+            self.txs.iter().map(|tx| tx.verdict.as_ref().ok().map(Transaction::sender_address)).collect()
+        })
     }
 
     /// Builds a block from entries whose signatures were already verified by some other means
     /// (benchmarks, or a block replayed from a source that is trusted). Consensus code must use
     /// [`check_block`].
     pub fn from_trusted(txs: Vec<CheckedTx>) -> CheckedBlock {
-        CheckedBlock { txs }
+        CheckedBlock::new(txs)
     }
 }
 
@@ -107,7 +131,7 @@ pub fn check_block<T: AsRef<[u8]> + Sync>(
         })
     };
     assert_eq!(checked.len(), txs.len(), "one verdict per entry, in order");
-    Ok(CheckedBlock { txs: checked })
+    Ok(CheckedBlock::new(checked))
 }
 
 /// Decodes and checks one signature chunk; signatures in it are verified as one batch.

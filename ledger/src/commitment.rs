@@ -63,18 +63,18 @@ pub trait StateCommitment: Send + Sync {
         let _ = version;
     }
 
-    /// Reads `keys` at `version` (the newest committed) into whatever memory the commitment
-    /// keeps, on up to `threads` threads, so that executing a block that touches them does not
-    /// wait on the store key by key. Changes no result. Default: nothing.
-    fn prefetch<K: KvStore>(
+    /// The values of `keys` at `version` (the newest committed), in order, read on up to
+    /// `threads` threads (the results never depend on it), so that executing a block does not
+    /// wait on the store key by key. Default: one [`StateCommitment::read`] after another.
+    fn read_many<K: KvStore>(
         &self,
         kv: &K,
         version: Height,
         keys: &[StateKey],
         threads: usize,
-    ) -> Result<(), LedgerError> {
-        let _ = (kv, version, keys, threads);
-        Ok(())
+    ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+        let _ = threads;
+        keys.iter().map(|key| self.read(kv, version, key)).collect()
     }
 
     /// Adds to `batch` the deletion of at most `entries_max` nodes and values that no version

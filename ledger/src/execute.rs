@@ -16,9 +16,8 @@
 //! sum of balances stays `supply_genesis - burned_total`. A transfer to oneself is allowed and
 //! costs just the fee.
 
-use std::collections::BTreeMap;
-
 use keel_crypto::{Address, Hash, PublicKey};
+use rustc_hash::FxHashMap;
 
 use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
 use crate::check::CheckedBlock;
@@ -87,13 +86,14 @@ pub fn execute_block<V: StateView>(
         .ok_or_else(|| StoreError::Corrupt { column: Column::TreeValues.name(), reason: "no chain record".into() })?;
     assert_eq!(chain_before.height, view.height(), "the chain record names its own height");
 
-    let mut accounts = Accounts { view, loaded: BTreeMap::new() };
+    let mut accounts = Accounts { view, loaded: FxHashMap::default() };
     let mut receipts = Vec::with_capacity(block.txs().len());
     let mut burned: u64 = 0;
-    for checked in block.txs() {
-        let receipt = match &checked.verdict {
-            Err(code) => Receipt::rejected(checked.hash, *code),
-            Ok(tx) => apply_transaction(&mut accounts, checked.hash, tx)?,
+    for (checked, sender) in block.txs().iter().zip(block.senders()) {
+        let receipt = match (&checked.verdict, sender) {
+            (Ok(tx), Some(sender)) => apply_transaction(&mut accounts, checked.hash, tx, *sender)?,
+            (Err(code), _) => Receipt::rejected(checked.hash, *code),
+            (Ok(_), None) => unreachable!("every entry that passed the checks has a sender"),
         };
         burned = burned.checked_add(receipt.fee_burned).expect("fees are bounded by the supply, which fits a u64");
         receipts.push(receipt);
@@ -105,6 +105,7 @@ pub fn execute_block<V: StateView>(
         burned_total: chain_before.burned_total.checked_add(burned).expect("burned fees never exceed the supply"),
     };
     assert!(chain.burned_total <= chain.supply_genesis, "cannot burn more than exists");
+    // Collected into the sorted map of writes: the order of the hash map changes nothing.
     let mut writes: StateWrites = accounts
         .loaded
         .into_iter()
@@ -129,7 +130,8 @@ pub fn execute_block<V: StateView>(
 /// Accounts read from the parent state, with the block's changes so far (`true` = changed).
 struct Accounts<'a, V> {
     view: &'a V,
-    loaded: BTreeMap<Address, (Account, bool)>,
+    /// Each account read so far, with whether the block changed it.
+    loaded: FxHashMap<Address, (Account, bool)>,
 }
 
 impl<V: StateView> Accounts<'_, V> {
@@ -161,8 +163,9 @@ fn apply_transaction<V: StateView>(
     accounts: &mut Accounts<'_, V>,
     tx_hash: Hash,
     tx: &Transaction,
+    sender_address: Address,
 ) -> Result<Receipt, LedgerError> {
-    let sender_address = tx.sender_address();
+    debug_assert_eq!(sender_address, tx.sender_address());
     let sender = accounts.get(sender_address)?;
     if tx.nonce < sender.nonce {
         return Ok(Receipt::rejected(tx_hash, ReasonCode::NonceTooLow));
@@ -219,6 +222,8 @@ fn transfer<V: StateView>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::check::{CheckedBlock, CheckedTx};
     use keel_crypto::Keypair;

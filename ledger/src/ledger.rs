@@ -15,6 +15,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{Address, Hash, PublicKey};
 use keel_genesis::Genesis;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
@@ -113,6 +114,16 @@ pub struct LedgerView<'a, K, C> {
     commitment: &'a C,
     height: Height,
     root: Hash,
+    /// Values read ahead at this height ([`Ledger::prefetch`]), answered before the tree.
+    prefetched: Option<&'a Prefetched>,
+}
+
+/// A block's accounts, read at the last committed height before the block executes
+/// ([`Ledger::prefetch`]).
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    height: Height,
+    values: FxHashMap<StateKey, Option<Vec<u8>>>,
 }
 
 impl<K: KvStore, C: StateCommitment> StateView for LedgerView<'_, K, C> {
@@ -125,6 +136,9 @@ impl<K: KvStore, C: StateCommitment> StateView for LedgerView<'_, K, C> {
     }
 
     fn read(&self, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
+        if let Some(value) = self.prefetched.and_then(|prefetched| prefetched.values.get(key)) {
+            return Ok(value.clone());
+        }
         self.commitment.read(self.kv, self.height, key)
     }
 
@@ -224,7 +238,20 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
 
     /// The last committed state, to execute the next block on.
     pub fn view(&self) -> LedgerView<'_, K, C> {
-        LedgerView { kv: &self.kv, commitment: &self.commitment, height: self.last.height, root: self.last.state_root }
+        LedgerView {
+            kv: &self.kv,
+            commitment: &self.commitment,
+            height: self.last.height,
+            root: self.last.state_root,
+            prefetched: None,
+        }
+    }
+
+    /// [`Ledger::view`], answering reads of `prefetched` values from memory (when they were read
+    /// at the last committed height; else it is the plain view).
+    pub fn view_prefetched<'a>(&'a self, prefetched: &'a Prefetched) -> LedgerView<'a, K, C> {
+        let current = prefetched.height == self.last.height;
+        LedgerView { prefetched: current.then_some(prefetched), ..self.view() }
     }
 
     /// Checks and executes the next block (`txs` in block order) on the last committed state.
@@ -235,22 +262,26 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         context: &BlockContext,
     ) -> Result<BlockOutcome, LedgerError> {
         let checked = check_block(txs, &self.rules, self.config.signature_threads)?;
-        self.prefetch(&checked)?;
-        execute_block(&self.view(), &checked, context)
+        self.execute_checked(&checked, context)
     }
 
-    /// Reads every account `checked` touches into memory, on `tree_threads` threads, so that
-    /// executing it does not wait on the store account by account. Changes no result;
-    /// [`Ledger::execute`] and [`Ledger::execute_checked`] call it.
-    pub fn prefetch(&self, checked: &CheckedBlock) -> Result<(), LedgerError> {
+    /// Reads every account `checked` touches at the last committed height, on `tree_threads`
+    /// threads, so that executing it does not wait on the store (or the caches' locks) account
+    /// by account; execute on [`Ledger::view_prefetched`]. Changes no result;
+    /// [`Ledger::execute`] and [`Ledger::execute_checked`] do it.
+    pub fn prefetch(&self, checked: &CheckedBlock) -> Result<Prefetched, LedgerError> {
         let mut keys = Vec::with_capacity(checked.txs().len() * 2);
-        for tx in checked.txs().iter().filter_map(|checked| checked.verdict.as_ref().ok()) {
-            keys.push(StateKey::Account(tx.sender_address()));
+        for (tx, sender) in checked.txs().iter().zip(checked.senders()) {
+            let (Ok(tx), Some(sender)) = (&tx.verdict, sender) else { continue };
+            keys.push(StateKey::Account(*sender));
             match &tx.payload {
                 Payload::Transfer { to, .. } => keys.push(StateKey::Account(*to)),
             }
         }
-        self.commitment.prefetch(&self.kv, self.last.height, &keys, self.config.tree_threads)
+        keys.sort_unstable();
+        keys.dedup();
+        let values = self.commitment.read_many(&self.kv, self.last.height, &keys, self.config.tree_threads)?;
+        Ok(Prefetched { height: self.last.height, values: keys.into_iter().zip(values).collect() })
     }
 
     /// Executes a block whose entries the caller already checked (decoded, chain id, signature —
@@ -258,8 +289,8 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
     /// The caller is responsible for the block limits and for every verdict being what
     /// [`check_block`] would give; the result is then identical to [`Ledger::execute`].
     pub fn execute_checked(&self, checked: &CheckedBlock, context: &BlockContext) -> Result<BlockOutcome, LedgerError> {
-        self.prefetch(checked)?;
-        execute_block(&self.view(), checked, context)
+        let prefetched = self.prefetch(checked)?;
+        execute_block(&self.view_prefetched(&prefetched), checked, context)
     }
 
     /// Stores `outcome` and everything derived from it in one batch (see the module docs).

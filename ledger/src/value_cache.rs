@@ -91,11 +91,6 @@ impl ValueCache {
         self.lock().latest = Some(version);
     }
 
-    /// Whether `key_hash` has an answer here for reads at the newest version.
-    pub(crate) fn holds(&self, key_hash: &[u8; 32]) -> bool {
-        self.lock().values.contains_key(key_hash)
-    }
-
     /// The block at `version` is durable, having written `writes` (key hash, value).
     pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Arc<[u8]>)>) {
         let mut inner = self.lock();

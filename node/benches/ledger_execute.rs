@@ -162,10 +162,10 @@ fn run<K: KvStore>(
         };
         times.sig += start.elapsed();
 
-        let view = ledger.view();
-        let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
         let start = Instant::now();
-        ledger.prefetch(&checked).expect("prefetch");
+        let prefetched = ledger.prefetch(&checked).expect("prefetch");
+        let view = ledger.view_prefetched(&prefetched);
+        let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
         let outcome = execute_block(&timed, &checked, &context).expect("execute");
         let exec = start.elapsed();
         times.tree += timed.tree.get();

@@ -484,32 +484,27 @@ impl StateCommitment for SmtCommitment {
         self.values.opened(version.0);
     }
 
-    fn prefetch<K: KvStore>(
+    fn read_many<K: KvStore>(
         &self,
         kv: &K,
         version: Height,
         keys: &[StateKey],
         threads: usize,
-    ) -> Result<(), LedgerError> {
-        let missing: Vec<[u8; 32]> =
-            keys.iter().map(|key| *key.key_hash().as_bytes()).filter(|key_hash| !self.values.holds(key_hash)).collect();
-        if missing.is_empty() {
-            return Ok(());
+    ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+        let read = |keys: &[StateKey]| -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+            keys.iter().map(|key| self.value(kv, version.0, key.key_hash().as_bytes())).collect()
+        };
+        if threads <= 1 || keys.len() < PARALLEL_UPDATES_MIN {
+            return read(keys);
         }
-        let chunk = missing.len().div_ceil(threads.max(1));
+        let chunk = keys.len().div_ceil(threads);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .chunks(chunk)
-                .map(|keys| {
-                    scope.spawn(move || -> Result<(), LedgerError> {
-                        for key_hash in keys {
-                            self.value(kv, version.0, key_hash)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles.into_iter().try_for_each(|handle| handle.join().expect("a prefetch thread panicked"))
+            let handles: Vec<_> = keys.chunks(chunk).map(|keys| scope.spawn(move || read(keys))).collect();
+            let mut values = Vec::with_capacity(keys.len());
+            for handle in handles {
+                values.extend(handle.join().expect("a reading thread panicked")?);
+            }
+            Ok(values)
         })
     }
 
