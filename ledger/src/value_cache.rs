@@ -36,6 +36,19 @@ struct Inner {
     values: FxHashMap<[u8; 32], CachedValue>,
 }
 
+impl Inner {
+    fn value(&self, key_hash: &[u8; 32], version: Version) -> Option<Option<Vec<u8>>> {
+        if self.latest.is_none_or(|latest| version > latest) {
+            return None;
+        }
+        match self.values.get(key_hash)? {
+            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.to_vec())),
+            CachedValue::Present(..) => None,
+            CachedValue::Absent => Some(None),
+        }
+    }
+}
+
 /// The value cache (see the module docs). Shared by reference; internally locked.
 #[derive(Debug)]
 pub struct ValueCache {
@@ -58,15 +71,13 @@ impl ValueCache {
     /// The value of `key_hash` at `version` if the cache can answer (`Some(None)`: absent),
     /// `None` when the store must be asked.
     pub(crate) fn value(&self, key_hash: &[u8; 32], version: Version) -> Option<Option<Vec<u8>>> {
+        self.lock().value(key_hash, version)
+    }
+
+    /// [`ValueCache::value`] of each of `key_hashes`, under one lock.
+    pub(crate) fn values(&self, key_hashes: &[[u8; 32]], version: Version) -> Vec<Option<Option<Vec<u8>>>> {
         let inner = self.lock();
-        if inner.latest.is_none_or(|latest| version > latest) {
-            return None;
-        }
-        match inner.values.get(key_hash)? {
-            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.to_vec())),
-            CachedValue::Present(..) => None,
-            CachedValue::Absent => Some(None),
-        }
+        key_hashes.iter().map(|key_hash| inner.value(key_hash, version)).collect()
     }
 
     /// Remembers what the store answered for `key_hash` at `version` — the value and a version

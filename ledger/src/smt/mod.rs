@@ -26,7 +26,7 @@
 
 pub mod node;
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
@@ -64,7 +64,7 @@ impl SmtCommitment {
     pub fn with_cache(values_max: usize, nodes_max: usize) -> Self {
         SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
-            nodes: Arc::new(NodeCache { inner: RwLock::new(NodeCacheInner::default()), max: nodes_max }),
+            nodes: Arc::new(NodeCache::new(nodes_max)),
             threads: 1,
             parallel_updates_min: PARALLEL_UPDATES_MIN,
         }
@@ -86,18 +86,20 @@ impl Default for SmtCommitment {
 
 /// The newest committed node of each path (with the version that wrote it), and the nodes of the
 /// last applied version until it commits.
+///
+/// The map is split into 16 shards by the path's first nibble: the tree threads update disjoint
+/// subtrees below the root, so each mostly takes locks the other does not (one shared lock cost
+/// them a cache-line transfer per node). Each entry is the node of an exact (path, version), so
+/// no interleaving of shard updates can make a lookup answer wrongly.
 #[derive(Debug)]
 struct NodeCache {
-    /// Read by the tree threads for every node they replace; written once per block.
-    inner: RwLock<NodeCacheInner>,
-    max: usize,
+    shards: [RwLock<NodeShard>; 16],
+    pending: Mutex<Option<PendingNodes>>,
+    /// Most nodes per shard (0: no cache).
+    shard_max: usize,
 }
 
-#[derive(Debug, Default)]
-struct NodeCacheInner {
-    nodes: FxHashMap<NibblePath, (Version, Arc<Node>)>,
-    pending: Option<PendingNodes>,
-}
+type NodeShard = FxHashMap<NibblePath, (Version, Arc<Node>)>;
 
 /// What the last applied version wrote, kept until it commits.
 #[derive(Debug)]
@@ -110,55 +112,65 @@ struct PendingNodes {
 }
 
 impl NodeCache {
-    fn read(&self) -> RwLockReadGuard<'_, NodeCacheInner> {
-        // Every update is a single insert or remove: the map is consistent after a panic.
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn new(nodes_max: usize) -> Self {
+        NodeCache { shards: Default::default(), pending: Mutex::new(None), shard_max: nodes_max.div_ceil(16) }
     }
 
-    fn lock(&self) -> RwLockWriteGuard<'_, NodeCacheInner> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn read(&self, path: &NibblePath) -> RwLockReadGuard<'_, NodeShard> {
+        // Every update is a single insert or remove: a shard is consistent after a panic.
+        self.shards[path.first_nibble()].read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self, path: &NibblePath) -> RwLockWriteGuard<'_, NodeShard> {
+        self.shards[path.first_nibble()].write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Option<PendingNodes>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The node written at `version` at `path`, if it is the cached newest one.
     fn get(&self, path: &NibblePath, version: Version) -> Option<Arc<Node>> {
-        self.read().nodes.get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
+        self.read(path).get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
     }
 
     /// Remembers the newest committed node at `path`.
     fn remember(&self, path: NibblePath, version: Version, node: &Arc<Node>) {
-        if self.max == 0 {
+        if self.shard_max == 0 {
             return;
         }
-        let mut inner = self.lock();
-        make_room(&mut inner.nodes, self.max);
-        inner.nodes.insert(path, (version, node.clone()));
+        let mut shard = self.write(&path);
+        make_room(&mut shard, self.shard_max);
+        shard.insert(path, (version, node.clone()));
     }
 
     fn set_pending(&self, mut pending: PendingNodes) {
-        if self.max == 0 {
+        if self.shard_max == 0 {
             pending.nodes = Vec::new();
         }
-        self.lock().pending = Some(pending);
+        *self.pending() = Some(pending);
     }
 
     /// Version `version` with root `root` committed: its nodes become the newest of their paths.
     /// Returns its updates when it is the version applied last, and the nodes it replaced in
     /// the cache (for the caller to drop where it costs least).
     fn committed(&self, version: Version, root: Hash) -> (Option<Vec<Update>>, Vec<Arc<Node>>) {
-        let mut inner = self.lock();
-        match inner.pending.take() {
+        match self.pending().take() {
             Some(pending) if pending.version == version && pending.root == root => {
                 let mut replaced = Vec::with_capacity(pending.nodes.len());
                 for (path, node) in pending.nodes {
-                    make_room(&mut inner.nodes, self.max);
-                    replaced.extend(inner.nodes.insert(path, (version, node)).map(|(_, old)| old));
+                    let mut shard = self.write(&path);
+                    make_room(&mut shard, self.shard_max);
+                    replaced.extend(shard.insert(path, (version, node)).map(|(_, old)| old));
                 }
                 (Some(pending.updates), replaced)
             }
             // The committed block is not the one applied last: the cache would keep nodes this
             // block replaced, so it starts afresh.
             _ => {
-                inner.nodes.clear();
+                for shard in &self.shards {
+                    shard.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+                }
                 (None, Vec::new())
             }
         }
@@ -203,6 +215,16 @@ impl SmtCommitment {
         if let Some(cached) = self.values.value(key_hash, version) {
             return Ok(cached);
         }
+        self.value_from_tree(kv, version, key_hash)
+    }
+
+    /// [`SmtCommitment::value`] past the value cache.
+    fn value_from_tree<K: KvStore>(
+        &self,
+        kv: &K,
+        version: Version,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, LedgerError> {
         let found = self.leaf_value(kv, version, key_hash)?;
         // The version of the node holding the leaf is at or after the value's own write, so
         // the cache answers with it only reads at or after that node's version.
@@ -492,7 +514,17 @@ impl StateCommitment for SmtCommitment {
         threads: usize,
     ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
         let read = |keys: &[StateKey]| -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
-            keys.iter().map(|key| self.value(kv, version.0, key.key_hash().as_bytes())).collect()
+            let hashes: Vec<[u8; 32]> = keys.iter().map(|key| *key.key_hash().as_bytes()).collect();
+            // The cache is asked for the whole run under one lock; the rest comes from the tree.
+            let cached = self.values.values(&hashes, version.0);
+            hashes
+                .iter()
+                .zip(cached)
+                .map(|(key_hash, cached)| match cached {
+                    Some(value) => Ok(value),
+                    None => self.value_from_tree(kv, version.0, key_hash),
+                })
+                .collect()
         };
         if threads <= 1 || keys.len() < PARALLEL_UPDATES_MIN {
             return read(keys);

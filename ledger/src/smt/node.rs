@@ -47,6 +47,15 @@ impl NibblePath {
         self.len == 0
     }
 
+    /// The first nibble (0 for the root's path).
+    pub fn first_nibble(&self) -> usize {
+        if self.len == 0 {
+            0
+        } else {
+            (self.packed[0] >> 4) as usize
+        }
+    }
+
     /// The path one nibble further down.
     pub fn child(&self, nibble: u8) -> NibblePath {
         assert!(self.len < 64, "a path holds at most 64 nibbles");

@@ -5,13 +5,18 @@
 //! Every read answers as the store will once the batch is in it: a key the batch puts has the
 //! batch's value, a key it deletes is absent, any other key is the store's.
 
+use std::sync::{Mutex, OnceLock};
+
 use keel_ledger::{Column, Entry, WriteOp};
 
 /// A batch's operations, sorted by (column, key), the last operation on each key kept (a later
-/// operation on a key wins, as in the batch).
+/// operation on a key wins, as in the batch). Sorted on first use: by the writer thread as it
+/// starts, so that the thread handing the batch over does not wait for it (a reader that comes
+/// first sorts, and the writer then finds it done).
 #[derive(Debug)]
 pub(super) struct Overlay {
-    ops: Vec<WriteOp>,
+    unsorted: Mutex<Vec<WriteOp>>,
+    sorted: OnceLock<Vec<WriteOp>>,
 }
 
 /// What the overlay says about a key.
@@ -27,35 +32,39 @@ pub(super) enum Overlaid<'a> {
 
 impl Overlay {
     /// The overlay of a batch's operations (in batch order).
-    pub(super) fn new(mut ops: Vec<WriteOp>) -> Overlay {
-        // Stable, so that equal keys keep batch order; then each run of equal keys keeps its last.
-        ops.sort_by(|a, b| (a.column(), a.key()).cmp(&(b.column(), b.key())));
-        ops.dedup_by(|later, earlier| {
-            let same = later.column() == earlier.column() && later.key() == earlier.key();
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        Overlay { ops }
+    pub(super) fn new(ops: Vec<WriteOp>) -> Overlay {
+        Overlay { unsorted: Mutex::new(ops), sorted: OnceLock::new() }
     }
 
     /// The operations, sorted by (column, key), one per key.
     pub(super) fn ops(&self) -> &[WriteOp] {
-        &self.ops
+        self.sorted.get_or_init(|| {
+            let mut ops = std::mem::take(&mut *self.unsorted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            // Stable, so that equal keys keep batch order; then each run of equal keys keeps its
+            // last.
+            ops.sort_by(|a, b| (a.column(), a.key()).cmp(&(b.column(), b.key())));
+            ops.dedup_by(|later, earlier| {
+                let same = later.column() == earlier.column() && later.key() == earlier.key();
+                if same {
+                    std::mem::swap(later, earlier);
+                }
+                same
+            });
+            ops
+        })
     }
 
     /// The operations of `column` with `start <= key < end`, in key order.
     fn range(&self, column: Column, start: &[u8], end: &[u8]) -> &[WriteOp] {
-        let from = self.ops.partition_point(|op| (op.column(), op.key()) < (column, start));
-        let to = self.ops.partition_point(|op| (op.column(), op.key()) < (column, end));
-        &self.ops[from..to.max(from)]
+        let from = self.ops().partition_point(|op| (op.column(), op.key()) < (column, start));
+        let to = self.ops().partition_point(|op| (op.column(), op.key()) < (column, end));
+        &self.ops()[from..to.max(from)]
     }
 
     /// What the batch does to `key`.
     pub(super) fn get(&self, column: Column, key: &[u8]) -> Overlaid<'_> {
-        match self.ops.binary_search_by(|op| (op.column(), op.key()).cmp(&(column, key))) {
-            Ok(index) => match &self.ops[index] {
+        match self.ops().binary_search_by(|op| (op.column(), op.key()).cmp(&(column, key))) {
+            Ok(index) => match &self.ops()[index] {
                 WriteOp::Put { value, .. } => Overlaid::Put(value),
                 WriteOp::Delete { .. } => Overlaid::Deleted,
             },
@@ -65,8 +74,8 @@ impl Overlay {
 
     /// The entry with the greatest key `<= key` that the batch puts.
     fn put_at_or_before(&self, column: Column, key: &[u8]) -> Option<Entry> {
-        let end = self.ops.partition_point(|op| (op.column(), op.key()) <= (column, key));
-        self.ops[..end].iter().rev().take_while(|op| op.column() == column).find_map(|op| match op {
+        let end = self.ops().partition_point(|op| (op.column(), op.key()) <= (column, key));
+        self.ops()[..end].iter().rev().take_while(|op| op.column() == column).find_map(|op| match op {
             WriteOp::Put { key, value, .. } => Some((key.clone(), value.clone())),
             WriteOp::Delete { .. } => None,
         })

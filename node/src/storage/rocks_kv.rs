@@ -210,11 +210,14 @@ impl KvStore for RocksKv {
         let _writing = lock(&behind.writing);
         behind.wait()?;
         // Readable before the writer starts, so that no read sees the store ahead of the overlay.
-        lock(&behind.state).overlay = Some(overlay.clone());
+        let previous = lock(&behind.state).overlay.replace(overlay.clone());
         let database = self.database.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || write_sorted(&database, overlay.ops()));
+        let spawned = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
+            // The writer sorts the batch (unless a reader needed it first) and frees the one
+            // before: neither is work for the thread that executes blocks.
+            drop(previous);
+            write_sorted(&database, overlay.ops())
+        });
         let mut state = lock(&behind.state);
         match spawned {
             Ok(writer) => {
