@@ -13,18 +13,17 @@
 //! dropped. What is cached never changes a result, only how fast it comes: every miss reads the
 //! store.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
-use crate::smt::node::Version;
+use crate::smt::node::{Value, Version};
 
 /// A cached answer for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CachedValue {
-    /// The newest committed value, valid from the version recorded with it (shared with the
-    /// tree's leaf that holds it).
-    Present(Version, Arc<[u8]>),
+    /// The newest committed value, valid from the version recorded with it.
+    Present(Version, Value),
     /// No value at any committed version.
     Absent,
 }
@@ -42,7 +41,7 @@ impl Inner {
             return None;
         }
         match self.values.get(key_hash)? {
-            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.to_vec())),
+            CachedValue::Present(valid_from, value) if *valid_from <= version => Some(Some(value.as_bytes().to_vec())),
             CachedValue::Present(..) => None,
             CachedValue::Absent => Some(None),
         }
@@ -83,13 +82,13 @@ impl ValueCache {
     /// Remembers what the store answered for `key_hash` at `version` — the value and a version
     /// from which it is valid, or absence — when that is the newest committed version (an answer
     /// for an older one may not be the newest).
-    pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &Arc<[u8]>)>) {
+    pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &Value)>) {
         let mut inner = self.lock();
         if inner.latest != Some(version) || self.values_max == 0 {
             return;
         }
         let cached = match found {
-            Some((valid_from, value)) => CachedValue::Present(valid_from, value.clone()),
+            Some((valid_from, value)) => CachedValue::Present(valid_from, *value),
             None => CachedValue::Absent,
         };
         make_room(&mut inner.values, self.values_max);
@@ -103,7 +102,7 @@ impl ValueCache {
     }
 
     /// The block at `version` is durable, having written `writes` (key hash, value).
-    pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Arc<[u8]>)>) {
+    pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Value)>) {
         let mut inner = self.lock();
         inner.latest = Some(version);
         if self.values_max > 0 {

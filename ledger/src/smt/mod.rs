@@ -38,7 +38,7 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
-use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Version};
+use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VALUE_BYTES_MAX};
 
 /// The sparse Merkle tree commitment (see the module docs).
 #[derive(Debug, Clone)]
@@ -229,7 +229,7 @@ impl SmtCommitment {
         // The version of the node holding the leaf is at or after the value's own write, so
         // the cache answers with it only reads at or after that node's version.
         self.values.remember(key_hash, version, found.as_ref().map(|(at, value)| (*at, value)));
-        Ok(found.map(|(_, value)| value.to_vec()))
+        Ok(found.map(|(_, value)| value.as_bytes().to_vec()))
     }
 
     /// The leaf value of `key_hash` at `version` and the version of the node holding it.
@@ -247,7 +247,7 @@ impl SmtCommitment {
             match node.child(nibble(key_hash, path.len())) {
                 None => return Ok(None),
                 Some(Child::Leaf { key_hash: found, value, .. }) => {
-                    return Ok((found == key_hash).then(|| (node_version, value.clone())));
+                    return Ok((found == key_hash).then_some((node_version, *value)));
                 }
                 Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(nibble(key_hash, path.len()));
@@ -265,10 +265,10 @@ impl SmtCommitment {
 }
 
 /// A leaf's value and the version of the node holding it.
-type LeafValue = (Version, Arc<[u8]>);
+type LeafValue = (Version, Value);
 
 /// A key's update: its key hash and its new value.
-type Update = ([u8; 32], Arc<[u8]>);
+type Update = ([u8; 32], Value);
 
 /// A run of updates sharing the nibble below a node, with that nibble.
 type Group<'a> = (u8, &'a [Update]);
@@ -422,7 +422,7 @@ impl<K: KvStore> Builder<'_, K> {
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
     fn build(&mut self, path: NibblePath, entries: &[Update]) -> Child {
         if let [(key_hash, value)] = entries {
-            return Child::leaf(*key_hash, value.clone());
+            return Child::leaf(*key_hash, *value);
         }
         let mut slots = Slots::default();
         for group in by_nibble(entries, path.len()) {
@@ -468,10 +468,12 @@ impl StateCommitment for SmtCommitment {
         hashed.sort_unstable_by_key(|(key_hash, _)| *key_hash);
         let mut updates: Vec<Update> = Vec::with_capacity(hashed.len());
         for (key_hash, value) in hashed {
-            if u16::try_from(value.len()).is_err() {
-                return Err(LedgerError::Tree { reason: format!("a state value of {} bytes", value.len()) });
-            }
-            updates.push((key_hash, Arc::from(value)));
+            let Some(value) = Value::new(value) else {
+                return Err(LedgerError::Tree {
+                    reason: format!("a state value of {} bytes (at most {VALUE_BYTES_MAX})", value.len()),
+                });
+            };
+            updates.push((key_hash, value));
         }
 
         let mut builder = Builder {
@@ -545,7 +547,10 @@ impl StateCommitment for SmtCommitment {
         match updates {
             Some(updates) => self.values.committed(version.0, updates.into_iter()),
             None => {
-                let writes = writes.iter().map(|(key, value)| (*key.key_hash().as_bytes(), Arc::from(&value[..])));
+                let writes = writes.iter().map(|(key, value)| {
+                    let value = Value::new(value).expect("apply refuses values over the size limit");
+                    (*key.key_hash().as_bytes(), value)
+                });
                 self.values.committed(version.0, writes)
             }
         }

@@ -17,8 +17,6 @@
 //! RocksDB, a memtable insert at the end instead of a search through the skip list, and flushed
 //! files that do not overlap, so compaction has little to merge).
 
-use std::sync::Arc;
-
 use sha2::{Digest, Sha256};
 
 use crate::proof::{hash_pair, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
@@ -88,6 +86,37 @@ pub fn nibble(key_hash: &[u8; 32], index: usize) -> u8 {
     }
 }
 
+/// Most bytes of a value the tree holds: the ledger's state values are at most 64 bytes.
+pub const VALUE_BYTES_MAX: usize = 64;
+
+/// A leaf's value, kept inline: copying a node copies its leaves without touching the allocator
+/// or reference counts shared between threads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Value {
+    len: u8,
+    bytes: [u8; VALUE_BYTES_MAX],
+}
+
+impl Value {
+    /// `bytes` as a value; `None` when longer than [`VALUE_BYTES_MAX`].
+    pub fn new(bytes: &[u8]) -> Option<Value> {
+        let mut value = Value { len: u8::try_from(bytes.len()).ok()?, bytes: [0; VALUE_BYTES_MAX] };
+        value.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(value)
+    }
+
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Value({:02x?})", self.as_bytes())
+    }
+}
+
 /// `SHA-256("JMT::LeafNode" ‖ key_hash ‖ value_hash)`.
 pub fn leaf_hash(key_hash: &[u8; 32], value_hash: &[u8; 32]) -> [u8; 32] {
     hash_pair(LEAF_TAG, key_hash, value_hash)
@@ -101,7 +130,7 @@ pub enum Child {
         /// The key's hash.
         key_hash: [u8; 32],
         /// Its value.
-        value: Arc<[u8]>,
+        value: Value,
         /// SHA-256 of the value.
         value_hash: [u8; 32],
         /// [`leaf_hash`] of the key hash and value hash, kept so that folding a node never
@@ -119,8 +148,8 @@ pub enum Child {
 
 impl Child {
     /// A leaf slot holding `value`.
-    pub fn leaf(key_hash: [u8; 32], value: Arc<[u8]>) -> Child {
-        let value_hash: [u8; 32] = Sha256::digest(&value).into();
+    pub fn leaf(key_hash: [u8; 32], value: Value) -> Child {
+        let value_hash: [u8; 32] = Sha256::digest(value.as_bytes()).into();
         Child::Leaf { key_hash, value, value_hash, hash: leaf_hash(&key_hash, &value_hash) }
     }
 
@@ -177,8 +206,7 @@ impl Node {
         fold(&slots, 0, 16)
     }
 
-    /// The stored form (see the module docs). Values must fit a 2-byte length (the caller
-    /// checks; state values are at most 64 bytes).
+    /// The stored form (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
         let (mut existence, mut leaves) = (0u16, 0u16);
         let mut body = Vec::with_capacity(self.children.len() * 64);
@@ -188,8 +216,8 @@ impl Node {
                 Child::Leaf { key_hash, value, .. } => {
                     leaves |= 1 << index;
                     body.extend_from_slice(key_hash);
-                    let len = u16::try_from(value.len()).expect("state values fit a 2-byte length");
-                    body.extend_from_slice(&len.to_be_bytes());
+                    let value = value.as_bytes();
+                    body.extend_from_slice(&(value.len() as u16).to_be_bytes());
                     body.extend_from_slice(value);
                 }
                 Child::Node { hash, version } => {
@@ -229,7 +257,8 @@ impl Node {
                 let key_hash = take32(&mut rest)?;
                 let len = take(&mut rest, 2)?;
                 let len = u16::from_be_bytes([len[0], len[1]]) as usize;
-                Child::leaf(key_hash, Arc::from(take(&mut rest, len)?))
+                let value = Value::new(take(&mut rest, len)?).ok_or("a leaf value over the size limit")?;
+                Child::leaf(key_hash, value)
             } else {
                 let hash = take32(&mut rest)?;
                 let version = take(&mut rest, 8)?;
@@ -286,7 +315,7 @@ mod tests {
     #[test]
     fn nodes_round_trip_and_refuse_bad_bytes() {
         let mut slots = Slots::default();
-        slots[2] = Some(Child::leaf([1; 32], Arc::from(&[2u8, 3][..])));
+        slots[2] = Some(Child::leaf([1; 32], Value::new(&[2, 3]).unwrap()));
         slots[9] = Some(Child::Node { hash: [3; 32], version: 0x0102_0304 });
         let node = Node::from_slots(slots.clone());
         assert_eq!(Node::decode(&node.encode()).unwrap(), node);
@@ -301,7 +330,7 @@ mod tests {
     fn folding_collapses_single_leaves_but_not_single_nodes() {
         let mut slots = Slots::default();
         assert_eq!(fold(&slot_refs(&slots), 0, 16), EMPTY_SUBTREE_HASH);
-        let leaf = Child::leaf([1; 32], Arc::from(&[2u8][..]));
+        let leaf = Child::leaf([1; 32], Value::new(&[2]).unwrap());
         slots[5] = Some(leaf.clone());
         assert_eq!(fold(&slot_refs(&slots), 0, 16), *leaf.hash(), "one leaf is the whole node");
         slots[5] = Some(Child::Node { hash: [7; 32], version: 3 });
