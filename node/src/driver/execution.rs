@@ -88,9 +88,11 @@ impl<O: Outbox> Driver<O> {
     }
 
     /// Executes stored committed blocks the ledger has not seen (a crash between the two
-    /// writes, or a ledger store wiped by the operator).
+    /// writes, or a ledger store wiped by the operator). Only stored commits: restoring may have
+    /// committed more blocks in the core (a crash after a certificate was stored but before the
+    /// commit it completes), and those are stored and executed by the core's first step.
     pub(super) fn replay_committed_blocks(&mut self) -> Result<(), DriverError> {
-        let committed = self.core.committed_height().get();
+        let committed = self.core.committed_height().get().min(self.store.committed_root_height()?);
         let ledger_height = self.ledger.read().unwrap_or_else(|p| p.into_inner()).last_committed().height.0;
         if ledger_height > committed {
             return Err(DriverError::Inconsistent(format!(

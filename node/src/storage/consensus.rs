@@ -259,6 +259,14 @@ impl ConsensusStore {
         Ok(RecoveryData { safety, root, root_qc, blocks, high_qc, high_tc })
     }
 
+    /// The height of the last stored commit's root (0 before any commit).
+    pub fn committed_root_height(&self) -> Result<u64, StorageError> {
+        match self.get(columns::META, ROOT)? {
+            Some(bytes) => Ok(decode::<Block>("root block", &bytes)?.height.get()),
+            None => Ok(0),
+        }
+    }
+
     /// The committed block at `height`, with its proof if it ended a commit.
     pub fn committed(&self, height: Height) -> Result<Option<CommittedRecord>, StorageError> {
         self.get(columns::COMMITTED, &height.get().to_be_bytes())?
