@@ -95,6 +95,11 @@ impl ValueCache {
         inner.values.insert(*key_hash, cached);
     }
 
+    /// Whether `version` is the newest committed one.
+    pub(crate) fn is_latest(&self, version: Version) -> bool {
+        self.lock().latest == Some(version)
+    }
+
     /// The store's newest committed version is `version` (it was just opened): reads at it may
     /// be remembered from now on.
     pub(crate) fn opened(&self, version: Version) {

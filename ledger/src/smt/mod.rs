@@ -242,6 +242,9 @@ impl SmtCommitment {
         let Some(mut node) = self.root_node(kv, version)? else {
             return Err(LedgerError::Tree { reason: format!("the state of version {version} is not stored") });
         };
+        // The newest version's tree is made of the newest node of each of its paths: what the
+        // walk reads from the store then belongs in the node cache.
+        let newest = self.values.is_latest(version);
         let (mut path, mut node_version) = (NibblePath::ROOT, version);
         loop {
             match node.child(nibble(key_hash, path.len())) {
@@ -252,7 +255,17 @@ impl SmtCommitment {
                 Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(nibble(key_hash, path.len()));
                     node_version = *child_version;
-                    node = self.node_at(kv, &path, node_version)?.ok_or_else(missing_child)?;
+                    node = match self.nodes.get(&path, node_version) {
+                        Some(node) => node,
+                        None => {
+                            let stored = stored_node(kv, &path, node_version)?.ok_or_else(missing_child)?;
+                            let stored = Arc::new(stored);
+                            if newest {
+                                self.nodes.remember(path, node_version, &stored);
+                            }
+                            stored
+                        }
+                    };
                 }
             }
         }
@@ -557,7 +570,8 @@ impl StateCommitment for SmtCommitment {
         // Freeing thousands of replaced nodes (and their leaves) is work the next block need not
         // wait for.
         if replaced.len() >= PARALLEL_UPDATES_MIN {
-            std::thread::spawn(move || drop(replaced));
+            // If no thread can be started, the closure and the nodes are dropped right here.
+            let _ = std::thread::Builder::new().name("ledger-free".into()).spawn(move || drop(replaced));
         }
     }
 
