@@ -84,6 +84,8 @@ struct Times {
     rules: Duration,
     tree: Duration,
     commit: Duration,
+    /// Time the store spent writing (on its writer thread when it writes behind).
+    store: Duration,
     wall: Duration,
 }
 
@@ -127,11 +129,12 @@ fn blocks(
 
 /// Commits `blocks` on a new ledger in `kv` and times the measured ones (after `warmup`): each
 /// block's signature checks (when `signatures` is `Checked`), execution and commit one after the
-/// other, as the node runs them; `flush` waits for the store's writes (write-behind), and the
-/// wall time runs until the last block is in the store.
+/// other, as the node runs them; `flush` waits for the store's writes (write-behind) and tells
+/// how long the store has spent writing so far, and the wall time runs until the last block is
+/// in the store.
 fn run<K: KvStore>(
     kv: K,
-    flush: impl Fn(&K),
+    flush: impl Fn(&K) -> Duration,
     genesis: &keel_genesis::Genesis,
     proposer: &Keypair,
     blocks: &[Vec<Vec<u8>>],
@@ -148,9 +151,10 @@ fn run<K: KvStore>(
         .collect();
     let mut times = Times::default();
     let mut measuring_since = Instant::now();
+    let mut store_before = Duration::ZERO;
     for (index, (txs, checked_ahead)) in blocks.iter().zip(checked_ahead).enumerate() {
         if index == warmup {
-            flush(ledger.kv());
+            store_before = flush(ledger.kv());
             times = Times::default();
             measuring_since = Instant::now();
         }
@@ -176,14 +180,15 @@ fn run<K: KvStore>(
         ledger.commit(outcome).expect("commit");
         times.commit += start.elapsed();
     }
-    flush(ledger.kv());
+    let written = flush(ledger.kv());
     times.wall = measuring_since.elapsed();
+    times.store = written.saturating_sub(store_before);
     times
 }
 
 fn bench<K: KvStore>(
     new_store: impl Fn() -> K,
-    flush: impl Fn(&K) + Copy,
+    flush: impl Fn(&K) -> Duration + Copy,
     store: &str,
     accounts: usize,
     block_len: usize,
@@ -236,13 +241,14 @@ fn bench<K: KvStore>(
     for (label, times) in [("with signatures", &with), ("pre-verified", &pre)] {
         println!(
             "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + rules+reads {:.1} + tree {:.1} + commit {:.1} \
-             (+ waiting for the store at the end)",
+             (+ waiting for the store at the end); the store wrote for {:.1}",
             "",
             per_block(times.wall),
             per_block(times.sig),
             per_block(times.rules),
             per_block(times.tree),
             per_block(times.commit),
+            per_block(times.store),
         );
     }
 }
@@ -277,9 +283,12 @@ fn main() {
                     }
                 }
             };
-            let flush = |kv: &RocksKv| kv.flush().expect("the store writes");
+            let flush = |kv: &RocksKv| {
+                kv.flush().expect("the store writes");
+                kv.write_time()
+            };
             match store.as_str() {
-                "memory" => bench(MemKv::new, |_| {}, "memory", accounts, block_len),
+                "memory" => bench(MemKv::new, |_| Duration::ZERO, "memory", accounts, block_len),
                 "rocksdb" => bench(rocks(true), flush, "rocksdb", accounts, block_len),
                 "rocksdb-sync" => bench(rocks(false), flush, "rocksdb, synchronous writes", accounts, block_len),
                 other => panic!("KEEL_BENCH_STORE={other}: expected rocksdb, rocksdb-sync or memory"),

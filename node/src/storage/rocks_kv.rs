@@ -12,8 +12,10 @@
 //! then refuses to go on, and a restart finds the last whole block). What a crash loses is at
 //! most the block in flight, which the node re-executes from its committed blocks on start.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use keel_ledger::{Column, Entry, KvStore, StoreError, WriteBatch, WriteOp};
 use rocksdb::{ReadOptions, WriteOptions};
@@ -27,6 +29,9 @@ pub struct RocksKv {
     database: Arc<Database>,
     /// Present in write-behind mode; shared by clones.
     behind: Option<Arc<WriteBehind>>,
+    /// Time spent in RocksDB writes (building and writing batches), in nanoseconds, shared by
+    /// clones: with write-behind it is spent on the writer thread.
+    write_nanos: Arc<AtomicU64>,
 }
 
 /// The batch in flight and its writer.
@@ -83,12 +88,17 @@ fn backend(error: rocksdb::Error) -> StoreError {
 impl RocksKv {
     /// The ledger columns of `database`, each write synced before it returns.
     pub fn new(database: Arc<Database>) -> Self {
-        RocksKv { database, behind: None }
+        RocksKv { database, behind: None, write_nanos: Arc::default() }
     }
 
     /// The ledger columns of `database` in write-behind mode (see the module docs).
     pub fn write_behind(database: Arc<Database>) -> Self {
-        RocksKv { database, behind: Some(Arc::new(WriteBehind::default())) }
+        RocksKv { database, behind: Some(Arc::new(WriteBehind::default())), write_nanos: Arc::default() }
+    }
+
+    /// Total time spent writing batches into RocksDB so far (on whichever thread wrote them).
+    pub fn write_time(&self) -> Duration {
+        Duration::from_nanos(self.write_nanos.load(Ordering::Relaxed))
     }
 
     /// Waits until every batch written so far is in RocksDB (synced); the first failure if one
@@ -153,7 +163,8 @@ impl RocksKv {
 
 /// Writes `ops` (sorted by column and key: each memtable is a skip list that remembers where its
 /// last insert went, so keys inserted in order skip the search from the top) as one synced batch.
-fn write_sorted(database: &Database, ops: &[WriteOp]) -> Result<(), StoreError> {
+fn write_sorted(database: &Database, ops: &[WriteOp], write_nanos: &AtomicU64) -> Result<(), StoreError> {
+    let start = Instant::now();
     let mut rocks_batch = rocksdb::WriteBatch::default();
     for op in ops {
         match op {
@@ -163,7 +174,10 @@ fn write_sorted(database: &Database, ops: &[WriteOp]) -> Result<(), StoreError> 
     }
     let mut options = WriteOptions::default();
     options.set_sync(true);
-    database.db().write_opt(rocks_batch, &options).map_err(backend)
+    let written = database.db().write_opt(rocks_batch, &options).map_err(backend);
+    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    write_nanos.fetch_add(nanos, Ordering::Relaxed);
+    written
 }
 
 impl KvStore for RocksKv {
@@ -205,18 +219,18 @@ impl KvStore for RocksKv {
         // A block's batch mixes columns and orders (hashes, versions); the overlay sorts it.
         let overlay = Arc::new(Overlay::new(batch.into_ops()));
         let Some(behind) = &self.behind else {
-            return write_sorted(&self.database, overlay.ops());
+            return write_sorted(&self.database, overlay.ops(), &self.write_nanos);
         };
         let _writing = lock(&behind.writing);
         behind.wait()?;
         // Readable before the writer starts, so that no read sees the store ahead of the overlay.
         let previous = lock(&behind.state).overlay.replace(overlay.clone());
-        let database = self.database.clone();
+        let (database, write_nanos) = (self.database.clone(), self.write_nanos.clone());
         let spawned = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
             // The writer sorts the batch (unless a reader needed it first) and frees the one
             // before: neither is work for the thread that executes blocks.
             drop(previous);
-            write_sorted(&database, overlay.ops())
+            write_sorted(&database, overlay.ops(), &write_nanos)
         });
         let mut state = lock(&behind.state);
         match spawned {
