@@ -151,29 +151,30 @@ impl NodeCache {
         *self.pending() = Some(pending);
     }
 
-    /// Version `version` with root `root` committed: its nodes become the newest of their paths.
-    /// Returns its updates when it is the version applied last, and the nodes it replaced in
-    /// the cache (for the caller to drop where it costs least).
-    fn committed(&self, version: Version, root: Hash) -> (Option<Vec<Update>>, Vec<Arc<Node>>) {
+    /// Version `version` with root `root` committed: what it wrote if it is the version applied
+    /// last. Otherwise the cache would keep nodes this block replaced, so it starts afresh.
+    fn take_committed(&self, version: Version, root: Hash) -> Option<PendingNodes> {
         match self.pending().take() {
-            Some(pending) if pending.version == version && pending.root == root => {
-                let mut replaced = Vec::with_capacity(pending.nodes.len());
-                for (path, node) in pending.nodes {
-                    let mut shard = self.write(&path);
-                    make_room(&mut shard, self.shard_max);
-                    replaced.extend(shard.insert(path, (version, node)).map(|(_, old)| old));
-                }
-                (Some(pending.updates), replaced)
-            }
-            // The committed block is not the one applied last: the cache would keep nodes this
-            // block replaced, so it starts afresh.
+            Some(pending) if pending.version == version && pending.root == root => Some(pending),
             _ => {
                 for shard in &self.shards {
                     shard.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
                 }
-                (None, Vec::new())
+                None
             }
         }
+    }
+
+    /// Makes `nodes`, committed at `version`, the newest of their paths; returns the nodes they
+    /// replaced in the cache (for the caller to drop where it costs least).
+    fn promote(&self, version: Version, nodes: Vec<(NibblePath, Arc<Node>)>) -> Vec<Arc<Node>> {
+        let mut replaced = Vec::with_capacity(nodes.len());
+        for (path, node) in nodes {
+            let mut shard = self.write(&path);
+            make_room(&mut shard, self.shard_max);
+            replaced.extend(shard.insert(path, (version, node)).map(|(_, old)| old));
+        }
+        replaced
     }
 }
 
@@ -556,17 +557,31 @@ impl StateCommitment for SmtCommitment {
     }
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
-        let (updates, replaced) = self.nodes.committed(version.0, root);
-        match updates {
-            Some(updates) => self.values.committed(version.0, updates.into_iter()),
+        let replaced = match self.nodes.take_committed(version.0, root) {
+            Some(PendingNodes { nodes, updates, .. }) => {
+                let values = || self.values.committed(version.0, updates.into_iter());
+                if self.threads > 1 && nodes.len() >= self.parallel_updates_min {
+                    // The two caches are independent: fill them side by side.
+                    std::thread::scope(|scope| {
+                        let values = scope.spawn(values);
+                        let replaced = self.nodes.promote(version.0, nodes);
+                        values.join().expect("filling the value cache never panics");
+                        replaced
+                    })
+                } else {
+                    values();
+                    self.nodes.promote(version.0, nodes)
+                }
+            }
             None => {
                 let writes = writes.iter().map(|(key, value)| {
                     let value = Value::new(value).expect("apply refuses values over the size limit");
                     (*key.key_hash().as_bytes(), value)
                 });
-                self.values.committed(version.0, writes)
+                self.values.committed(version.0, writes);
+                Vec::new()
             }
-        }
+        };
         // Freeing thousands of replaced nodes (and their leaves) is work the next block need not
         // wait for.
         if replaced.len() >= PARALLEL_UPDATES_MIN {
