@@ -5,10 +5,10 @@
 //! Why not jmt: for a block of 10,000 transfers (20,000 leaf updates) jmt spends about 150 ms in
 //! its own bookkeeping (owned node keys, per-node hash maps, cloned 16-slot arrays, a B-tree of
 //! the batch) and writes about 140,000 store entries (a node per leaf, a stale-index entry per
-//! replaced node and value). This tree keeps leaves, values included, inside their parent node, updates each touched
-//! node once with a sorted batch (the 16 subtrees below the root split over `tree_threads`
-//! threads), keeps the newest nodes in memory, and writes one stale list per version instead of an
-//! entry per stale item.
+//! replaced node and value). This tree keeps leaves, values included, inside their parent node,
+//! updates each touched node once with a sorted batch (the 16 subtrees below the root split over
+//! `tree_threads` threads), keeps the newest nodes in memory, and writes one stale list per
+//! version instead of an entry per stale item.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
 //! * `TreeNodes`: see [`node`] — `version ‖ path` → node, leaves and their values inside, and the
