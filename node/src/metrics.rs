@@ -5,6 +5,8 @@
 //! (`rate(keel_transactions_committed_total[1m])`), which stays right across scrapes and
 //! restarts where a gauge computed in the node would not.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -64,6 +66,8 @@ pub struct NodeMetrics {
     pub messages_dropped: Family<DropLabels, Counter>,
     /// RPC request latency in seconds, by method.
     pub rpc_latency_seconds: Family<RpcLabels, Histogram>,
+    /// Seconds the ledger's store spent writing blocks (on its writer thread).
+    pub ledger_write_seconds: Counter<f64, AtomicU64>,
 }
 
 impl NodeMetrics {
@@ -82,6 +86,7 @@ impl NodeMetrics {
             peers_connected: Gauge::default(),
             messages_dropped: Family::default(),
             rpc_latency_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
+            ledger_write_seconds: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("committed_height", "Height of the last committed block", metrics.committed_height.clone());
@@ -106,6 +111,11 @@ impl NodeMetrics {
             "rpc_latency_seconds",
             "JSON-RPC request latency, by method",
             metrics.rpc_latency_seconds.clone(),
+        );
+        registry.register(
+            "ledger_write_seconds",
+            "Seconds the ledger's store spent writing executed blocks",
+            metrics.ledger_write_seconds.clone(),
         );
         NodeMetrics { registry, ..metrics }
     }
@@ -135,11 +145,13 @@ mod tests {
         metrics.transactions_committed.inc_by(7);
         metrics.messages_dropped.get_or_create(&DropLabels { reason: DropReason::BadSignature }).inc();
         metrics.rpc_latency_seconds.get_or_create(&RpcLabels { method: "keel_status".into() }).observe(0.002);
+        metrics.ledger_write_seconds.inc_by(0.25);
         let text = metrics.encode();
         assert!(text.contains("keel_committed_height 42"), "{text}");
         assert!(text.contains("keel_transactions_committed_total 7"), "{text}");
         assert!(text.contains("keel_messages_dropped_total{reason=\"BadSignature\"} 1"), "{text}");
         assert!(text.contains("keel_rpc_latency_seconds_count{method=\"keel_status\"} 1"), "{text}");
+        assert!(text.contains("keel_ledger_write_seconds_total 0.25"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -28,6 +28,7 @@ pub mod catchup;
 pub mod certify;
 mod execution;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
@@ -158,6 +159,8 @@ pub struct Driver<O: Outbox> {
     rebuild: catchup::Rebuild,
     certifier: certify::Certifier,
     certificates: CertificateStore,
+    /// The ledger store's write time already added to the metrics.
+    ledger_write_reported: Cell<Duration>,
 }
 
 impl<O: Outbox> Driver<O> {
@@ -194,6 +197,7 @@ impl<O: Outbox> Driver<O> {
             rebuild,
             certifier,
             certificates,
+            ledger_write_reported: Cell::new(Duration::ZERO),
         }
     }
 
@@ -414,6 +418,11 @@ impl<O: Outbox> Driver<O> {
         let (txs, bytes) = self.mempool.size();
         self.metrics.mempool_transactions.set(i64::try_from(txs).unwrap_or(i64::MAX));
         self.metrics.mempool_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let written = ledger.kv().write_time();
+        self.metrics
+            .ledger_write_seconds
+            .inc_by(written.saturating_sub(self.ledger_write_reported.get()).as_secs_f64());
+        self.ledger_write_reported.set(written);
         self.status.update(status);
     }
 
