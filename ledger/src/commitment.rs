@@ -52,8 +52,9 @@ pub trait StateCommitment: Send + Sync {
     ) -> Result<(Option<Vec<u8>>, MerkleProof), LedgerError>;
 
     /// The batch of `version` (from [`StateCommitment::apply`], with root `root` and `writes`)
-    /// is durable. A commitment that keeps anything in memory updates it here; the default
-    /// keeps nothing.
+    /// was written: the store answers reads with it (a write-behind store may still be making it
+    /// durable). A commitment that keeps anything in memory updates it here; the default keeps
+    /// nothing.
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
         let _ = (version, root, writes);
     }

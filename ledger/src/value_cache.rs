@@ -5,8 +5,8 @@
 //! lookup per level whose node is not in memory. With it, executing a block reads the
 //! store only for accounts it has not seen since the node started.
 //!
-//! Correctness: the cache is updated only after a block's batch is durable
-//! ([`ValueCache::committed`]), and an entry cached for a key is its newest committed value, so it
+//! Correctness: the cache is updated only after a block's batch was written, so that the store
+//! answers with it ([`ValueCache::committed`]), and an entry cached for a key is its newest committed value, so it
 //! answers a read at any version at or after the version it is recorded with; reads at older
 //! versions go to the store. A key found absent at the newest version is remembered as absent
 //! until a block writes it. The map is bounded; when it is full, an arbitrary part of it is
@@ -106,7 +106,7 @@ impl ValueCache {
         self.lock().latest = Some(version);
     }
 
-    /// The block at `version` is durable, having written `writes` (key hash, value).
+    /// The block at `version` was written to the store, with `writes` (key hash, value).
     pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Value)>) {
         let mut inner = self.lock();
         inner.latest = Some(version);

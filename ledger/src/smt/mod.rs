@@ -49,9 +49,9 @@ pub struct SmtCommitment {
     parallel_updates_min: usize,
 }
 
-/// Fewest updates in a block for which the 16 subtrees below the root are updated on several
-/// threads; below it, starting threads costs more than it saves.
-const PARALLEL_UPDATES_MIN: usize = 512;
+/// Fewest items (updates, keys to read, nodes to fill or free) for which a block's work is split
+/// over threads; below it, starting threads costs more than it saves.
+const PARALLEL_ITEMS_MIN: usize = 512;
 
 impl SmtCommitment {
     /// Default cache sizes: a million values and a million nodes (the newest node of each path;
@@ -66,7 +66,7 @@ impl SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
             nodes: Arc::new(NodeCache::new(nodes_max)),
             threads: 1,
-            parallel_updates_min: PARALLEL_UPDATES_MIN,
+            parallel_updates_min: PARALLEL_ITEMS_MIN,
         }
     }
 
@@ -542,7 +542,7 @@ impl StateCommitment for SmtCommitment {
                 })
                 .collect()
         };
-        if threads <= 1 || keys.len() < PARALLEL_UPDATES_MIN {
+        if threads <= 1 || keys.len() < PARALLEL_ITEMS_MIN {
             return read(keys);
         }
         let chunk = keys.len().div_ceil(threads);
@@ -584,7 +584,7 @@ impl StateCommitment for SmtCommitment {
         };
         // Freeing thousands of replaced nodes (and their leaves) is work the next block need not
         // wait for.
-        if replaced.len() >= PARALLEL_UPDATES_MIN {
+        if replaced.len() >= PARALLEL_ITEMS_MIN {
             // If no thread can be started, the closure and the nodes are dropped right here.
             let _ = std::thread::Builder::new().name("ledger-free".into()).spawn(move || drop(replaced));
         }
