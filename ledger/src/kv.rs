@@ -7,11 +7,13 @@
 //! | [`KvStore::get`] | `get_cf` |
 //! | [`KvStore::get_at_or_before`] | iterator `seek_for_prev` on the column family |
 //! | [`KvStore::scan`] | iterator `seek(start)` with `iterate_upper_bound = end`, at most `limit` entries |
-//! | [`KvStore::write`] | one `WriteBatch` holding every put and delete, written with sync |
+//! | [`KvStore::write`] | one `WriteBatch` holding every put and delete |
 //!
 //! Keys compare as unsigned bytes (RocksDB's default comparator). [`KvStore::write`] is atomic:
-//! after a crash the store holds either every operation of a batch or none of them. The ledger
-//! writes nothing outside batches, so it only ever sees whole blocks.
+//! after a crash the store holds either every operation of a batch or none of them, and the
+//! batches it holds are the first ones written: a store may lose the last few (the node's writes
+//! them without a log, and re-executes the committed blocks a crash lost). The ledger writes
+//! nothing outside batches, so it only ever sees whole blocks.
 
 use std::sync::Arc;
 

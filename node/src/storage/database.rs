@@ -84,6 +84,12 @@ impl Database {
         options.increase_parallelism(2);
         // All memtables together stay within this; a column over its share flushes early.
         options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
+        // The ledger writes its batches without RocksDB's log (see `RocksKv::write_behind`), so
+        // what survives a crash is what was flushed. Flushing every column family at once keeps
+        // that a whole number of blocks: were the transaction index to flush alone, a reopened
+        // store could hold a block's index entries but not its tree. (Logged writes, the
+        // consensus store's, are unaffected: the log replays them.)
+        options.set_atomic_flush(true);
         // One block cache for every column family; bloom filters so that point reads of absent
         // keys (most tree-node and index lookups) rarely touch a data block.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
