@@ -109,6 +109,11 @@ impl Value {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+
+    /// SHA-256 of the value's bytes.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.as_bytes()).into()
+    }
 }
 
 impl std::fmt::Debug for Value {
@@ -131,10 +136,9 @@ pub enum Child {
         key_hash: [u8; 32],
         /// Its value.
         value: Value,
-        /// SHA-256 of the value.
-        value_hash: [u8; 32],
-        /// [`leaf_hash`] of the key hash and value hash, kept so that folding a node never
-        /// recomputes it.
+        /// [`leaf_hash`] of the key hash and the value's hash, kept so that folding a node never
+        /// recomputes it. (The value's own hash is not kept: only proofs need it, and nodes are
+        /// copied far more often than proofs are made.)
         hash: [u8; 32],
     },
     /// The node one nibble below.
@@ -149,8 +153,7 @@ pub enum Child {
 impl Child {
     /// A leaf slot holding `value`.
     pub fn leaf(key_hash: [u8; 32], value: Value) -> Child {
-        let value_hash: [u8; 32] = Sha256::digest(value.as_bytes()).into();
-        Child::Leaf { key_hash, value, value_hash, hash: leaf_hash(&key_hash, &value_hash) }
+        Child::Leaf { key_hash, value, hash: leaf_hash(&key_hash, &value.hash()) }
     }
 
     /// The slot's hash.
@@ -173,8 +176,9 @@ pub struct Node {
 impl Node {
     /// A node of `slots`.
     pub fn from_slots(slots: Slots) -> Node {
-        let children: Vec<(u8, Child)> =
-            slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))).collect();
+        // Sized exactly, so that the boxed slice is the one allocation.
+        let mut children = Vec::with_capacity(slots.iter().flatten().count());
+        children.extend(slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))));
         Node { children: children.into_boxed_slice() }
     }
 
@@ -208,28 +212,37 @@ impl Node {
 
     /// The stored form (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
+        let len = 4 + self
+            .children
+            .iter()
+            .map(|(_, child)| match child {
+                Child::Leaf { value, .. } => 32 + 2 + value.as_bytes().len(),
+                Child::Node { .. } => 32 + 8,
+            })
+            .sum::<usize>();
+        // The header's bitmaps are filled in once the slots are written.
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&[0; 4]);
         let (mut existence, mut leaves) = (0u16, 0u16);
-        let mut body = Vec::with_capacity(self.children.len() * 64);
         for (index, child) in self.children.iter() {
             existence |= 1 << index;
             match child {
                 Child::Leaf { key_hash, value, .. } => {
                     leaves |= 1 << index;
-                    body.extend_from_slice(key_hash);
+                    bytes.extend_from_slice(key_hash);
                     let value = value.as_bytes();
-                    body.extend_from_slice(&(value.len() as u16).to_be_bytes());
-                    body.extend_from_slice(value);
+                    bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
+                    bytes.extend_from_slice(value);
                 }
                 Child::Node { hash, version } => {
-                    body.extend_from_slice(hash);
-                    body.extend_from_slice(&version.to_be_bytes());
+                    bytes.extend_from_slice(hash);
+                    bytes.extend_from_slice(&version.to_be_bytes());
                 }
             }
         }
-        let mut bytes = Vec::with_capacity(4 + body.len());
-        bytes.extend_from_slice(&existence.to_be_bytes());
-        bytes.extend_from_slice(&leaves.to_be_bytes());
-        bytes.extend_from_slice(&body);
+        bytes[..2].copy_from_slice(&existence.to_be_bytes());
+        bytes[2..4].copy_from_slice(&leaves.to_be_bytes());
+        debug_assert_eq!(bytes.len(), len);
         bytes
     }
 

@@ -1,10 +1,12 @@
 //! Executing committed blocks on the ledger, and replaying the ones a crash left unexecuted.
 //!
-//! A commit is stored (synced) before its blocks execute, and each block's ledger batch is
-//! synced too (written behind: while the next block executes, see `storage::RocksKv`), so after
-//! a crash the ledger is at most a few blocks behind the committed chain, never ahead: on start
-//! the driver re-executes the stored committed blocks above the ledger's height. Execution is a pure function of (parent state, block), so the replay yields the roots
-//! the first run would have.
+//! A commit is stored (synced) before its blocks execute. Each block's ledger batch is written
+//! behind, while the next block executes, and without RocksDB's log: it is on disk once RocksDB
+//! flushes its memtables (see `storage::RocksKv`). So after a crash the ledger is behind the
+//! committed chain, by the blocks that were not flushed, never ahead, and always at a whole
+//! block: on start the driver re-executes the stored committed blocks above the ledger's height.
+//! Execution is a pure function of (parent state, block), so the replay yields the roots the
+//! first run would have.
 
 use std::collections::BTreeSet;
 
