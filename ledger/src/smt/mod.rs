@@ -326,22 +326,28 @@ impl<K: KvStore> Builder<'_, K> {
         existing: Option<Version>,
         updates: &[Update],
     ) -> Result<[u8; 32], LedgerError> {
-        let mut slots = self.take_parent_slots(&path, existing)?;
+        let (mut slots, previous) = self.take_parent_slots(&path, existing)?;
+        let mut changed = 0u16;
         for group in by_nibble(updates, path.len()) {
             let index = nibble(&group[0].0, path.len());
             let slot = slots[index as usize].take();
             slots[index as usize] = Some(self.update_slot(path.child(index), slot, group)?);
+            changed |= 1 << index;
         }
-        Ok(self.finish(path, slots))
+        Ok(self.finish(path, slots, changed, previous.as_deref()))
     }
 
-    /// The slots of the node at `path` written at `existing` (none: empty), recording that node
-    /// as replaced.
-    fn take_parent_slots(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Slots, LedgerError> {
-        let Some(version) = existing else { return Ok(Slots::default()) };
+    /// The slots of the node at `path` written at `existing` (none: empty), and that node,
+    /// recording it as replaced.
+    fn take_parent_slots(
+        &mut self,
+        path: &NibblePath,
+        existing: Option<Version>,
+    ) -> Result<(Slots, Option<Arc<Node>>), LedgerError> {
+        let Some(version) = existing else { return Ok((Slots::default(), None)) };
         let node = self.parent_node(path, version)?;
         self.stale_nodes.push(path.node_key(version));
-        Ok(node.slots())
+        Ok((node.slots(), Some(node)))
     }
 
     /// The new content of the slot at `path` (which held `slot`) after `group`'s updates.
@@ -364,9 +370,10 @@ impl<K: KvStore> Builder<'_, K> {
         })
     }
 
-    /// Stores the node of `slots` at `path`; returns its hash.
-    fn finish(&mut self, path: NibblePath, slots: Slots) -> [u8; 32] {
-        let node = Arc::new(Node::from_slots(slots));
+    /// Stores the node of `slots` at `path`, which differ from `previous` (the node it replaces,
+    /// if any) in the slots of `changed`; returns its hash.
+    fn finish(&mut self, path: NibblePath, slots: Slots, changed: u16, previous: Option<&Node>) -> [u8; 32] {
+        let node = Arc::new(Node::from_slots_refolded(slots, changed, previous));
         let hash = node.hash();
         self.encoded.push((path.node_key(self.version), node.encode()));
         self.new_nodes.push((path, node));
@@ -389,8 +396,9 @@ impl<K: KvStore> Builder<'_, K> {
     /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
     /// threads, each with a builder of its own; their nodes and stale lists are merged after.
     fn update_root_in_parallel(&mut self, updates: &[Update], threads: usize) -> Result<[u8; 32], LedgerError> {
-        let mut slots = self.take_parent_slots(&NibblePath::ROOT, self.parent)?;
+        let (mut slots, previous) = self.take_parent_slots(&NibblePath::ROOT, self.parent)?;
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
+        let changed = groups.iter().fold(0u16, |changed, (index, _)| changed | 1 << index);
         // Contiguous shares of about equal update counts.
         let share = updates.len().div_ceil(threads);
         let mut shares: Vec<Vec<Group<'_>>> = vec![Vec::new()];
@@ -430,7 +438,7 @@ impl<K: KvStore> Builder<'_, K> {
             self.encoded.extend(builder.encoded);
             self.stale_nodes.extend(builder.stale_nodes);
         }
-        Ok(self.finish(NibblePath::ROOT, slots))
+        Ok(self.finish(NibblePath::ROOT, slots, changed, previous.as_deref()))
     }
 
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
@@ -443,7 +451,7 @@ impl<K: KvStore> Builder<'_, K> {
             let index = nibble(&group[0].0, path.len());
             slots[index as usize] = Some(self.build(path.child(index), group));
         }
-        Child::Node { hash: self.finish(path, slots), version: self.version }
+        Child::Node { hash: self.finish(path, slots, u16::MAX, None), version: self.version }
     }
 }
 

@@ -167,19 +167,58 @@ impl Child {
 /// The 16 slots of a node being built or changed.
 pub type Slots = [Option<Child>; 16];
 
-/// A node: its present slots, in nibble order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fold of each range of a node's slots that is wider than one slot, in heap order: `[0]` all
+/// 16 (the node's hash), `[1]`, `[2]` the halves, `[3..7]` the quarters, `[7..15]` the pairs. The
+/// children of range `h` are `2h + 1` and `2h + 2`.
+pub type Folds = [[u8; 32]; 15];
+
+/// Nodes with at least this many children keep their [`Folds`] in memory: changing one slot of
+/// such a node then refolds the 4 ranges holding it instead of all 15 (480 bytes a node, so only
+/// the full nodes of the upper levels, and at a million accounts the leaf-holding ones, pay it).
+pub const FOLDS_KEPT_CHILDREN_MIN: usize = 8;
+
+/// A node: its present slots, in nibble order, and for nodes with many children the folds of its
+/// ranges (memory only: a node read from the store has none until it is rebuilt).
+#[derive(Debug, Clone, Default)]
 pub struct Node {
     children: Box<[(u8, Child)]>,
+    folds: Option<Box<Folds>>,
 }
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        // The folds are a function of the children.
+        self.children == other.children
+    }
+}
+
+impl Eq for Node {}
 
 impl Node {
     /// A node of `slots`.
     pub fn from_slots(slots: Slots) -> Node {
+        Node::from_slots_refolded(slots, u16::MAX, None)
+    }
+
+    /// A node of `slots` that differ from `previous`'s only in the slots of `changed` (bit `i`
+    /// for slot `i`): its ranges holding no changed slot take `previous`'s folds when it kept
+    /// them. `previous: None` or a `changed` of every slot folds everything.
+    pub fn from_slots_refolded(slots: Slots, changed: u16, previous: Option<&Node>) -> Node {
+        let present = slots.iter().flatten().count();
+        let folds = (present >= FOLDS_KEPT_CHILDREN_MIN).then(|| {
+            let kept = previous.and_then(|node| node.folds.as_deref());
+            let mut folds = match kept {
+                Some(kept) => *kept,
+                None => [[0; 32]; 15],
+            };
+            let changed = if kept.is_some() { changed } else { u16::MAX };
+            refold(&slot_refs(&slots), 0, 16, 0, changed, &mut folds);
+            Box::new(folds)
+        });
         // Sized exactly, so that the boxed slice is the one allocation.
-        let mut children = Vec::with_capacity(slots.iter().flatten().count());
+        let mut children = Vec::with_capacity(present);
         children.extend(slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))));
-        Node { children: children.into_boxed_slice() }
+        Node { children: children.into_boxed_slice(), folds }
     }
 
     /// The node's 16 slots.
@@ -203,6 +242,9 @@ impl Node {
 
     /// The node's hash: its 16 slots folded as a binary tree (see the module docs).
     pub fn hash(&self) -> [u8; 32] {
+        if let Some(folds) = &self.folds {
+            return folds[0];
+        }
         let mut slots: SlotRefs<'_> = [None; 16];
         for (index, child) in self.children.iter() {
             slots[*index as usize] = Some(child);
@@ -282,7 +324,7 @@ impl Node {
         if !rest.is_empty() {
             return Err("trailing bytes after the node".into());
         }
-        Ok(Node { children: children.into_boxed_slice() })
+        Ok(Node { children: children.into_boxed_slice(), folds: None })
     }
 }
 
@@ -307,6 +349,36 @@ pub fn fold(slots: &SlotRefs<'_>, start: usize, width: usize) -> [u8; 32] {
     }
     let half = width / 2;
     hash_pair(INTERNAL_TAG, &fold(slots, start, half), &fold(slots, start + half, half))
+}
+
+/// [`fold`] of slots `start..start + width` (`width` at least 2; range `heap` of [`Folds`]),
+/// recording it and the folds of its subranges in `folds`, which holds valid folds for every range
+/// without a slot in `changed`: those are taken as they are. Subranges are always refolded (an
+/// empty or single-leaf one costs no hashing), so that every range's fold stays valid for the
+/// next update.
+fn refold(slots: &SlotRefs<'_>, start: usize, width: usize, heap: usize, changed: u16, folds: &mut Folds) -> [u8; 32] {
+    let range_bits = ((1u32 << width) - 1) << start;
+    if u32::from(changed) & range_bits == 0 {
+        return folds[heap];
+    }
+    let half = width / 2;
+    let (left, right) = if half == 1 {
+        let slot_hash = |slot: Option<&Child>| slot.map_or(EMPTY_SUBTREE_HASH, |child| *child.hash());
+        (slot_hash(slots[start]), slot_hash(slots[start + 1]))
+    } else {
+        (
+            refold(slots, start, half, 2 * heap + 1, changed, folds),
+            refold(slots, start + half, half, 2 * heap + 2, changed, folds),
+        )
+    };
+    let mut present = slots[start..start + width].iter().flatten();
+    let folded = match (present.next(), present.next()) {
+        (None, _) => EMPTY_SUBTREE_HASH,
+        (Some(only @ Child::Leaf { .. }), None) => *only.hash(),
+        _ => hash_pair(INTERNAL_TAG, &left, &right),
+    };
+    folds[heap] = folded;
+    folded
 }
 
 #[cfg(test)]
@@ -337,6 +409,45 @@ mod tests {
         assert!(Node::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(Node::decode(&[bytes.clone(), vec![0]].concat()).is_err());
         assert!(Node::decode(&[0, 0, 0, 1]).is_err(), "a leaf that does not exist");
+    }
+
+    #[test]
+    fn kept_folds_give_the_hash_a_full_fold_gives_after_any_run_of_updates() {
+        // xorshift: deterministic, many cases.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut random_slot = |next: &mut dyn FnMut() -> u64| -> Option<Child> {
+            let byte = next() as u8;
+            match next() % 4 {
+                0 => None,
+                1 => Some(Child::Node { hash: [byte; 32], version: u64::from(byte) }),
+                _ => Some(Child::leaf([byte; 32], Value::new(&[byte]).unwrap())),
+            }
+        };
+        let mut kept = 0;
+        for _ in 0..500 {
+            let mut slots: Slots = std::array::from_fn(|_| random_slot(&mut next));
+            let mut node = Node::from_slots(slots.clone());
+            for _ in 0..6 {
+                // Change one to four slots, sometimes emptying most of the node.
+                let mut changed = 0u16;
+                for _ in 0..1 + next() % 4 {
+                    let index = (next() % 16) as usize;
+                    slots[index] = random_slot(&mut next);
+                    changed |= 1 << index;
+                }
+                let updated = Node::from_slots_refolded(slots.clone(), changed, Some(&node));
+                assert_eq!(updated.hash(), fold(&slot_refs(&slots), 0, 16), "slots {slots:?}");
+                kept += usize::from(updated.folds.is_some() && node.folds.is_some());
+                node = updated;
+            }
+        }
+        assert!(kept > 500, "most updates reused kept folds ({kept})");
     }
 
     #[test]
