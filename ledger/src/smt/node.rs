@@ -421,7 +421,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut random_slot = |next: &mut dyn FnMut() -> u64| -> Option<Child> {
+        let random_slot = |next: &mut dyn FnMut() -> u64| -> Option<Child> {
             let byte = next() as u8;
             match next() % 4 {
                 0 => None,
