@@ -213,6 +213,9 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         batch.put(Column::Meta, META_STATE_FORMAT.to_vec(), C::FORMAT.as_bytes().to_vec());
         put_height_record(&mut batch, &record);
         kv.write(batch)?;
+        // The genesis state is committed state like any block's: a node that starts from it has
+        // it in memory, instead of reading each account through the tree on first touch.
+        commitment.committed(Height::GENESIS, state_root, &writes);
         Ok(record)
     }
 

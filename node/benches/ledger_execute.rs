@@ -9,8 +9,11 @@
 //! them verified ahead (as the node's mempool does on admission). Each block has `block size`
 //! senders sending their next nonce to recipients drawn from all accounts; blocks run as the node
 //! runs them: check, execute, commit, the store writing a block while the next one executes.
-//! Per block it also prints where the execution thread's time went.
+//! Per block it also prints where the execution thread's time went: signature checks, reading the block's
+//! accounts ahead (`Ledger::prefetch`), the transfer rules, the tree update, and the commit.
 //! `KEEL_BENCH_ACCOUNTS=100000,1000000` and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes,
+//! `KEEL_BENCH_CACHES=cold` reopens the ledger after genesis so that its caches start empty, as
+//! after a restart (by default they hold the genesis state, as in a node running since genesis),
 //! `KEEL_BENCH_SENDERS=repeat|fresh` whether blocks reuse their senders (default) or bring new
 //! ones, `KEEL_BENCH_STORE=rocksdb|rocksdb-sync|memory` the store (default rocksdb, write-behind
 //! as the node runs it, in a temporary directory; `rocksdb-sync` writes each block before the
@@ -81,6 +84,7 @@ fn secret(i: usize) -> Hash {
 #[derive(Default)]
 struct Times {
     sig: Duration,
+    reads: Duration,
     rules: Duration,
     tree: Duration,
     commit: Duration,
@@ -132,7 +136,7 @@ fn blocks(
 /// other, as the node runs them; `flush` waits for the store's writes (write-behind) and tells
 /// how long the store has spent writing so far, and the wall time runs until the last block is
 /// in the store.
-fn run<K: KvStore>(
+fn run<K: KvStore + Clone>(
     kv: K,
     flush: impl Fn(&K) -> Duration,
     genesis: &keel_genesis::Genesis,
@@ -142,7 +146,14 @@ fn run<K: KvStore>(
     signatures: Signatures,
 ) -> Times {
     let config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
-    let mut ledger = Ledger::open(kv, genesis, config).expect("open");
+    let mut ledger = Ledger::open(kv, genesis, config.clone()).expect("open");
+    if std::env::var("KEEL_BENCH_CACHES").is_ok_and(|caches| caches == "cold") {
+        // Opened again on the same store: the caches start empty, as after a restart.
+        flush(ledger.kv());
+        let kv = ledger.kv().clone();
+        drop(ledger);
+        ledger = Ledger::open(kv, genesis, config).expect("reopen");
+    }
     let checked_ahead: Vec<Option<CheckedBlock>> = blocks
         .iter()
         .map(|txs| {
@@ -168,6 +179,9 @@ fn run<K: KvStore>(
 
         let start = Instant::now();
         let prefetched = ledger.prefetch(&checked).expect("prefetch");
+        times.reads += start.elapsed();
+
+        let start = Instant::now();
         let view = ledger.view_prefetched(&prefetched);
         let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
         let outcome = execute_block(&timed, &checked, &context).expect("execute");
@@ -186,7 +200,7 @@ fn run<K: KvStore>(
     times
 }
 
-fn bench<K: KvStore>(
+fn bench<K: KvStore + Clone>(
     new_store: impl Fn() -> K,
     flush: impl Fn(&K) -> Duration + Copy,
     store: &str,
@@ -240,11 +254,12 @@ fn bench<K: KvStore>(
     let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured as f64;
     for (label, times) in [("with signatures", &with), ("pre-verified", &pre)] {
         println!(
-            "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + rules+reads {:.1} + tree {:.1} + commit {:.1} \
-             (+ waiting for the store at the end); the store wrote for {:.1}",
+            "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + reads {:.1} + rules {:.1} + tree {:.1} + \
+             commit {:.1} (+ waiting for the store at the end); the store wrote for {:.1}",
             "",
             per_block(times.wall),
             per_block(times.sig),
+            per_block(times.reads),
             per_block(times.rules),
             per_block(times.tree),
             per_block(times.commit),
