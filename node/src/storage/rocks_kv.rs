@@ -19,6 +19,9 @@
 //!   files on disk always hold the ledger's batches up to some block and none after it — and on
 //!   a clean close. After a crash the store reopens at the last flushed block, and the node
 //!   re-executes the committed blocks above it (the same roots: execution is deterministic).
+//!   RocksDB flushes when a memtable fills, which a lightly loaded node may not do for hours;
+//!   so the writer also has RocksDB flush every [`RocksKv::PERSIST_EVERY_BATCHES_DEFAULT`]
+//!   batches, which bounds what a restart re-executes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +40,9 @@ pub struct RocksKv {
     database: Arc<Database>,
     /// Present in write-behind mode; shared by clones.
     behind: Option<Arc<WriteBehind>>,
+    /// In write-behind mode, the writer has RocksDB flush after every this many batches (0:
+    /// only when RocksDB chooses to).
+    persist_every: u64,
     /// Time spent in RocksDB writes (building and writing batches), in nanoseconds, shared by
     /// clones: with write-behind it is spent on the writer thread.
     write_nanos: Arc<AtomicU64>,
@@ -58,6 +64,8 @@ struct InFlight {
     writer: Option<JoinHandle<Result<(), StoreError>>>,
     /// The first failed write; every later write fails with it.
     failed: Option<StoreError>,
+    /// Batches handed to the writer so far.
+    batches: u64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,14 +102,31 @@ fn backend(error: rocksdb::Error) -> StoreError {
 }
 
 impl RocksKv {
+    /// In write-behind mode, how many batches the writer lets pass between the flushes it asks
+    /// RocksDB for: after a crash a node re-executes at most about this many blocks (fewer under
+    /// load, when full memtables flush first). A flush of small memtables takes milliseconds.
+    pub const PERSIST_EVERY_BATCHES_DEFAULT: u64 = 1_000;
+
     /// The ledger columns of `database`, each write logged and synced before it returns.
     pub fn new(database: Arc<Database>) -> Self {
-        RocksKv { database, behind: None, write_nanos: Arc::default() }
+        RocksKv { database, behind: None, persist_every: 0, write_nanos: Arc::default() }
     }
 
     /// The ledger columns of `database` in write-behind mode (see the module docs).
     pub fn write_behind(database: Arc<Database>) -> Self {
-        RocksKv { database, behind: Some(Arc::new(WriteBehind::default())), write_nanos: Arc::default() }
+        RocksKv {
+            database,
+            behind: Some(Arc::new(WriteBehind::default())),
+            persist_every: Self::PERSIST_EVERY_BATCHES_DEFAULT,
+            write_nanos: Arc::default(),
+        }
+    }
+
+    /// In write-behind mode, has RocksDB flush after every `batches` batches instead (0: never
+    /// asks).
+    pub fn persisting_every(mut self, batches: u64) -> Self {
+        self.persist_every = batches;
+        self
     }
 
     /// Total time spent writing batches into RocksDB so far (on whichever thread wrote them).
@@ -249,13 +274,22 @@ impl KvStore for RocksKv {
         let _writing = lock(&behind.writing);
         behind.wait()?;
         // Readable before the writer starts, so that no read sees the store ahead of the overlay.
-        let previous = lock(&behind.state).overlay.replace(overlay.clone());
+        let (previous, persist) = {
+            let mut state = lock(&behind.state);
+            state.batches += 1;
+            let persist = self.persist_every > 0 && state.batches % self.persist_every == 0;
+            (state.overlay.replace(overlay.clone()), persist)
+        };
         let (database, write_nanos) = (self.database.clone(), self.write_nanos.clone());
         let spawned = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
             // The writer sorts the batch (unless a reader needed it first) and frees the one
             // before: neither is work for the thread that executes blocks.
             drop(previous);
-            write_sorted(&database, overlay.ops(), Logging::Unlogged, &write_nanos)
+            write_sorted(&database, overlay.ops(), Logging::Unlogged, &write_nanos)?;
+            if persist {
+                database.persist_memtables();
+            }
+            Ok(())
         });
         let mut state = lock(&behind.state);
         match spawned {
@@ -317,17 +351,18 @@ mod tests {
         assert_eq!(kv.scan(Column::Heights, &[], &[0xff], 10).unwrap(), vec![(vec![19], vec![19])]);
     }
 
-    /// Where the crashing child of `a_crash_keeps_a_prefix_of_whole_unlogged_batches` writes.
+    /// Where a crashing child writes, and how (see `crash_child`).
     const CRASH_CHILD_DIR: &str = "KEEL_TEST_CRASH_CHILD_DIR";
-    /// Batches the child writes, each with this many transaction-index entries: enough to fill
-    /// the index's 8 MiB memtable partway, so that RocksDB flushes on its own.
-    const CRASH_BATCHES: u32 = 150;
+    const CRASH_CHILD_MODE: &str = "KEEL_TEST_CRASH_CHILD_MODE";
+    /// Transaction-index entries per batch in the "fill" mode: 150 batches fill the index's
+    /// 8 MiB memtable partway, so that RocksDB flushes on its own.
     const CRASH_INDEX_ENTRIES: u32 = 1_000;
 
-    /// Batch `n` of the crash test: index entries, a tree node and a height, and `last` = n.
-    fn crash_batch(n: u32) -> WriteBatch {
+    /// Batch `n` of the crash tests: `index_entries` index entries, a tree node and a height, and
+    /// `last` = n.
+    fn crash_batch(n: u32, index_entries: u32) -> WriteBatch {
         let mut batch = WriteBatch::new();
-        for entry in 0..CRASH_INDEX_ENTRIES {
+        for entry in 0..index_entries {
             // Random-looking keys, as transaction hashes are.
             let hash = keel_crypto::tagged_hash("keel/test/crash", &[n.to_be_bytes(), entry.to_be_bytes()].concat());
             batch.put(Column::TxIndex, hash.as_bytes().to_vec(), n.to_be_bytes().to_vec());
@@ -338,13 +373,23 @@ mod tests {
         batch
     }
 
+    /// The crash tests' two runs: "fill" writes 150 large batches and leaves flushing to RocksDB;
+    /// "persist" writes 8 small ones, asking for a flush after every 5th.
+    fn crash_plan(mode: &str) -> (u32, u32, u64) {
+        match mode {
+            "fill" => (150, CRASH_INDEX_ENTRIES, 0),
+            _ => (8, 10, 5),
+        }
+    }
+
     /// In the child: writes the batches behind, waits until RocksDB has no flush pending or
     /// running, and dies as `kill -9` would (no destructor runs, nothing is flushed on close).
-    fn crash_child(path: &std::path::Path) -> ! {
+    fn crash_child(path: &std::path::Path, mode: &str) -> ! {
+        let (batches, index_entries, persist_every) = crash_plan(mode);
         let database = Database::open(path).unwrap();
-        let kv = RocksKv::write_behind(database.clone());
-        for n in 1..=CRASH_BATCHES {
-            kv.write(crash_batch(n)).unwrap();
+        let kv = RocksKv::write_behind(database.clone()).persisting_every(persist_every);
+        for n in 1..=batches {
+            kv.write(crash_batch(n, index_entries)).unwrap();
         }
         kv.flush().unwrap();
         let db = database.db();
@@ -364,33 +409,31 @@ mod tests {
         std::process::abort();
     }
 
-    #[test]
-    fn a_crash_keeps_a_prefix_of_whole_unlogged_batches() {
-        if let Some(path) = std::env::var_os(CRASH_CHILD_DIR) {
-            crash_child(std::path::Path::new(&path));
-        }
+    /// Runs `test` again in a child process in `mode`, which crashes; reopens what it wrote and
+    /// checks that every column holds the same whole batches, the first ones; returns the last.
+    fn crash_and_reopen(test: &str, mode: &str) -> u32 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "storage::rocks_kv::tests::a_crash_keeps_a_prefix_of_whole_unlogged_batches"])
+            .args(["--exact", &format!("storage::rocks_kv::tests::{test}")])
             .env(CRASH_CHILD_DIR, &path)
+            .env(CRASH_CHILD_MODE, mode)
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(!status.success(), "the child crashed");
 
+        let (batches, index_entries, _) = crash_plan(mode);
         let kv = RocksKv::new(Database::open(&path).unwrap());
         let last =
             kv.get(Column::Meta, b"last").unwrap().map_or(0, |bytes| u32::from_be_bytes(bytes.try_into().unwrap()));
-        // The index filled its memtable partway, and the flush took every column with it.
-        assert!(last > 0 && last < CRASH_BATCHES, "reopened at batch {last} of {CRASH_BATCHES}");
-        for n in 1..=CRASH_BATCHES {
+        for n in 1..=batches {
             let kept = n <= last;
             let height = kv.get(Column::Heights, &u64::from(n).to_be_bytes()).unwrap();
             assert_eq!(height.is_some(), kept, "batch {n}'s height, store at {last}");
             let node = kv.get(Column::TreeNodes, &u64::from(n).to_be_bytes()).unwrap();
             assert_eq!(node.is_some(), kept, "batch {n}'s tree node, store at {last}");
-            for op in crash_batch(n).ops().iter().filter(|op| op.column() == Column::TxIndex) {
+            for op in crash_batch(n, index_entries).ops().iter().filter(|op| op.column() == Column::TxIndex) {
                 assert_eq!(
                     kv.get(Column::TxIndex, op.key()).unwrap().is_some(),
                     kept,
@@ -398,6 +441,29 @@ mod tests {
                 );
             }
         }
+        last
+    }
+
+    /// In the child run of a crash test, becomes the child.
+    fn be_the_crashing_child() {
+        if let (Some(path), Ok(mode)) = (std::env::var_os(CRASH_CHILD_DIR), std::env::var(CRASH_CHILD_MODE)) {
+            crash_child(std::path::Path::new(&path), &mode);
+        }
+    }
+
+    #[test]
+    fn a_crash_keeps_a_prefix_of_whole_unlogged_batches() {
+        be_the_crashing_child();
+        let last = crash_and_reopen("a_crash_keeps_a_prefix_of_whole_unlogged_batches", "fill");
+        // The index filled its memtable partway, and the flush took every column with it.
+        assert!(last > 0 && last < 150, "reopened at batch {last} of 150");
+    }
+
+    #[test]
+    fn the_writers_periodic_flush_bounds_what_a_crash_loses() {
+        be_the_crashing_child();
+        let last = crash_and_reopen("the_writers_periodic_flush_bounds_what_a_crash_loses", "persist");
+        assert_eq!(last, 5, "the flush after the fifth batch kept it; the three after were lost");
     }
 
     fn reads_follow_the_kv_contract(kv: RocksKv) {
