@@ -4,13 +4,16 @@
 //! For each (accounts, block size) it commits `KEEL_BENCH_WARMUP` blocks (default 3, to fill the
 //! caches as a running node's are), then `KEEL_BENCH_MEASURED` blocks (default 30, enough for the
 //! memtable flushes a sustained load brings) and reports transfers/s by the wall clock, from the
-//! first measured block until the last one is in the store, twice on fresh stores: with each
-//! block's signatures checked before it executes (2 threads, the fixed 512-entry batches) and with
-//! them verified ahead (as the node's mempool does on admission). Each block has `block size`
-//! senders sending their next nonce to recipients drawn from all accounts; blocks run as the node
-//! runs them: check, execute, commit, the store writing a block while the next one executes.
-//! Per block it also prints where the execution thread's time went: signature checks, reading the block's
-//! accounts ahead (`Ledger::prefetch`), the transfer rules, the tree update, and the commit.
+//! first measured block until the last one is in the store, three times on fresh stores: with
+//! each block's signatures checked (2 threads, the fixed 512-entry batches) while the block before
+//! executes, as the node runs a run of committed blocks (catching up, re-executing after a
+//! restart); checked just before the block executes, as for a commit of a single block; and
+//! verified ahead (as the node's mempool does on admission). Each block has `block size` senders
+//! sending their next nonce to recipients drawn from all accounts; blocks run as the node runs
+//! them: check, execute, commit, the store writing a block while the next one executes. Per block
+//! it also prints where the execution thread's time went: signature checks (waiting for them,
+//! when they run beside the block before), reading the block's accounts ahead
+//! (`Ledger::prefetch`), the transfer rules, the tree update, and the commit.
 //! `KEEL_BENCH_ACCOUNTS=100000,1000000` and `KEEL_BENCH_BLOCKS=1000,10000` choose the sizes,
 //! `KEEL_BENCH_CACHES=cold` reopens the ledger after genesis so that its caches start empty, as
 //! after a restart (by default they hold the genesis state, as in a node running since genesis),
@@ -93,11 +96,14 @@ struct Times {
     wall: Duration,
 }
 
-/// Whether blocks arrive with their signatures unchecked (the block's execution checks them) or
-/// checked already (a mempool verified them on admission).
+/// Whether blocks arrive with their signatures unchecked or checked already (a mempool verified
+/// them on admission). Unchecked blocks are checked either while the block before executes, as
+/// the node does in a run of committed blocks (catching up, re-executing after a restart, a
+/// commit of several blocks), or just before the block executes, as for a commit of one block.
 #[derive(Clone, Copy, PartialEq)]
 enum Signatures {
     Checked,
+    Inline,
     PreVerified,
 }
 
@@ -154,46 +160,56 @@ fn run<K: KvStore + Clone>(
         drop(ledger);
         ledger = Ledger::open(kv, genesis, config).expect("reopen");
     }
-    let checked_ahead: Vec<Option<CheckedBlock>> = blocks
-        .iter()
-        .map(|txs| {
-            (signatures == Signatures::PreVerified).then(|| check_block(txs, ledger.rules(), 2).expect("within limits"))
-        })
-        .collect();
+    let rules = ledger.rules().clone();
+    let check = |txs: &Vec<Vec<u8>>| check_block(txs, &rules, 2).expect("block within limits");
+    let checked_ahead: Vec<Option<CheckedBlock>> =
+        blocks.iter().map(|txs| (signatures == Signatures::PreVerified).then(|| check(txs))).collect();
     let mut times = Times::default();
     let mut measuring_since = Instant::now();
     let mut store_before = Duration::ZERO;
-    for (index, (txs, checked_ahead)) in blocks.iter().zip(checked_ahead).enumerate() {
-        if index == warmup {
-            store_before = flush(ledger.kv());
-            times = Times::default();
-            measuring_since = Instant::now();
+    std::thread::scope(|scope| {
+        // With `Checked` each block is checked while the one before executes, as the node runs a
+        // run of committed blocks; `Inline` checks it just before it executes.
+        let mut next = None;
+        for (index, (txs, checked_ahead)) in blocks.iter().zip(checked_ahead).enumerate() {
+            if index == warmup {
+                store_before = flush(ledger.kv());
+                times = Times::default();
+                measuring_since = Instant::now();
+            }
+            let context = BlockContext { height: Height(index as u64 + 1), proposer: proposer.public() };
+            let start = Instant::now();
+            let checked = match (checked_ahead, next.take()) {
+                (Some(checked), _) => checked,
+                (None, Some(checking)) => {
+                    std::thread::ScopedJoinHandle::join(checking).expect("checking a block never panics")
+                }
+                (None, None) => check(txs),
+            };
+            times.sig += start.elapsed();
+            if signatures == Signatures::Checked {
+                let check = &check;
+                next = blocks.get(index + 1).map(|txs| scope.spawn(move || check(txs)));
+            }
+
+            let start = Instant::now();
+            let prefetched = ledger.prefetch(&checked).expect("prefetch");
+            times.reads += start.elapsed();
+
+            let start = Instant::now();
+            let view = ledger.view_prefetched(&prefetched);
+            let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
+            let outcome = execute_block(&timed, &checked, &context).expect("execute");
+            let exec = start.elapsed();
+            times.tree += timed.tree.get();
+            times.rules += exec - timed.tree.get();
+            assert!(outcome.receipts.iter().all(|r| r.code == ReasonCode::Ok), "every bench transfer applies");
+
+            let start = Instant::now();
+            ledger.commit(outcome).expect("commit");
+            times.commit += start.elapsed();
         }
-        let context = BlockContext { height: Height(index as u64 + 1), proposer: proposer.public() };
-        let start = Instant::now();
-        let checked = match checked_ahead {
-            Some(checked) => checked,
-            None => check_block(txs, ledger.rules(), 2).expect("block within limits"),
-        };
-        times.sig += start.elapsed();
-
-        let start = Instant::now();
-        let prefetched = ledger.prefetch(&checked).expect("prefetch");
-        times.reads += start.elapsed();
-
-        let start = Instant::now();
-        let view = ledger.view_prefetched(&prefetched);
-        let timed = TimedView { inner: &view, tree: Cell::new(Duration::ZERO) };
-        let outcome = execute_block(&timed, &checked, &context).expect("execute");
-        let exec = start.elapsed();
-        times.tree += timed.tree.get();
-        times.rules += exec - timed.tree.get();
-        assert!(outcome.receipts.iter().all(|r| r.code == ReasonCode::Ok), "every bench transfer applies");
-
-        let start = Instant::now();
-        ledger.commit(outcome).expect("commit");
-        times.commit += start.elapsed();
-    }
+    });
     let written = flush(ledger.kv());
     times.wall = measuring_since.elapsed();
     times.store = written.saturating_sub(store_before);
@@ -231,7 +247,8 @@ fn bench<K: KvStore + Clone>(
     let blocks = blocks(&senders, &addresses, block_len, warmup + measured, fresh);
     eprintln!("  setup ({} accounts, {} blocks): {:.1}s", addresses.len(), blocks.len(), setup.elapsed().as_secs_f64());
 
-    // KEEL_BENCH_ONLY=pre-verified (or with-signatures) runs one of the two (for profiling).
+    // KEEL_BENCH_ONLY=with-signatures, with-signatures-inline or pre-verified runs one of the
+    // three (for profiling).
     let only = std::env::var("KEEL_BENCH_ONLY").unwrap_or_default();
     let measure = |signatures, name: &str| {
         if only.is_empty() || only == name {
@@ -241,18 +258,21 @@ fn bench<K: KvStore + Clone>(
         }
     };
     let with = measure(Signatures::Checked, "with-signatures");
+    let inline = measure(Signatures::Inline, "with-signatures-inline");
     let pre = measure(Signatures::PreVerified, "pre-verified");
     let n = (block_len * measured) as f64;
     let store = if fresh { format!("{store}, fresh senders") } else { store.to_owned() };
     println!(
-        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s, pre-verified {:>8.0} tx/s",
+        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s (checked inline {:>6.0}), \
+         pre-verified {:>8.0} tx/s",
         addresses.len(),
         block_len,
         n / with.wall.as_secs_f64(),
+        n / inline.wall.as_secs_f64(),
         n / pre.wall.as_secs_f64(),
     );
     let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured as f64;
-    for (label, times) in [("with signatures", &with), ("pre-verified", &pre)] {
+    for (label, times) in [("with signatures", &with), ("checked inline", &inline), ("pre-verified", &pre)] {
         println!(
             "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + reads {:.1} + rules {:.1} + tree {:.1} + \
              commit {:.1} (+ waiting for the store at the end); the store wrote for {:.1}",

@@ -193,9 +193,8 @@ impl<O: super::Outbox> super::Driver<O> {
             self.store.save_high_qc(&evidence.proof.child_qc)?;
         }
         self.store.save_block(&SealedBlock::seal(evidence.child))?;
-        for record in &records {
-            self.execute(&record.block, record.block.id())?;
-        }
+        let blocks: Vec<&keel_consensus::Block> = records.iter().map(|record| &record.block).collect();
+        self.execute_run(&blocks)?;
         let mut recovery = self.store.load_recovery(self.rebuild.genesis.clone())?;
         recovery.safety = self.core.safety_state().clone();
         self.core = (self.rebuild.core)(recovery);

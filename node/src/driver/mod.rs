@@ -380,9 +380,8 @@ impl<O: Outbox> Driver<O> {
             }
             Action::Commit { blocks, proof } => {
                 self.store.save_commit(&blocks, &proof)?;
-                for block in &blocks {
-                    self.execute(block, block.id())?;
-                }
+                let run: Vec<&keel_consensus::Block> = blocks.iter().map(|block| &**block).collect();
+                self.execute_run(&run)?;
                 let committed = self.core.committed_height();
                 self.in_flight.retain(|_, (height, _)| *height > committed);
             }
