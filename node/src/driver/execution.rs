@@ -30,10 +30,11 @@ impl<O: Outbox> Driver<O> {
     /// block before it executes, on other threads: a node catching up or re-executing after a
     /// restart runs through blocks whose transactions its mempool never saw, and their signature
     /// checks would otherwise take as long as the rest of execution. Verdicts do not depend on
-    /// when a block is checked, only on the block (see `Mempool::checked_block`).
+    /// when a block is checked, only on the block (see `SharedMempool::checked_block`).
     pub(super) fn execute_run(&mut self, blocks: &[&Block]) -> Result<(), DriverError> {
         let Some((first, _)) = blocks.split_first() else { return Ok(()) };
         let mempool = self.mempool.clone();
+        // Transactions this node's mempool verified on admission are not verified again.
         let check = |block: &Block| mempool.checked_block(&block.payload.transactions, 2);
         let mut checked = check(first);
         std::thread::scope(|scope| {

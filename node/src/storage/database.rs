@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use keel_ledger::Column;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, SliceTransform, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, CompactOptions, DBCompressionType, Options,
+    SliceTransform, DB,
 };
 
 /// The shared block cache.
@@ -150,7 +151,11 @@ impl Database {
     /// batch.
     pub(super) fn persist_memtables(&self) {
         let meta = self.column(Column::Meta.name());
-        self.db.compact_range_cf(meta, None::<&[u8]>, None::<&[u8]>);
+        let mut options = CompactOptions::default();
+        // Not exclusive: an exclusive manual compaction first waits for the automatic ones
+        // running, which may take seconds on the tree columns.
+        options.set_exclusive_manual_compaction(false);
+        self.db.compact_range_cf_opt(meta, None::<&[u8]>, None::<&[u8]>, &options);
     }
 
     /// The RocksDB handle.
