@@ -326,28 +326,31 @@ impl<K: KvStore> Builder<'_, K> {
         existing: Option<Version>,
         updates: &[Update],
     ) -> Result<[u8; 32], LedgerError> {
-        let (mut slots, previous) = self.take_parent_slots(&path, existing)?;
+        let previous = self.take_parent(&path, existing)?;
+        // The new node's children: the parent's, each copied once, with the updated slots
+        // rebuilt (no 16-slot array in between: a full node's leaves are 2 KB).
+        let mut children = Vec::with_capacity(16);
+        let mut old = previous.as_deref().map_or(&[][..], Node::children).iter().peekable();
         let mut changed = 0u16;
         for group in by_nibble(updates, path.len()) {
             let index = nibble(&group[0].0, path.len());
-            let slot = slots[index as usize].take();
-            slots[index as usize] = Some(self.update_slot(path.child(index), slot, group)?);
+            while let Some((kept, child)) = old.next_if(|(at, _)| *at < index) {
+                children.push((*kept, child.clone()));
+            }
+            let slot = old.next_if(|(at, _)| *at == index).map(|(_, child)| child.clone());
+            children.push((index, self.update_slot(path.child(index), slot, group)?));
             changed |= 1 << index;
         }
-        Ok(self.finish(path, slots, changed, previous.as_deref()))
+        children.extend(old.map(|(kept, child)| (*kept, child.clone())));
+        Ok(self.finish_children(path, children, changed, previous.as_deref()))
     }
 
-    /// The slots of the node at `path` written at `existing` (none: empty), and that node,
-    /// recording it as replaced.
-    fn take_parent_slots(
-        &mut self,
-        path: &NibblePath,
-        existing: Option<Version>,
-    ) -> Result<(Slots, Option<Arc<Node>>), LedgerError> {
-        let Some(version) = existing else { return Ok((Slots::default(), None)) };
+    /// The node at `path` written at `existing`, if any, recording it as replaced.
+    fn take_parent(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Option<Arc<Node>>, LedgerError> {
+        let Some(version) = existing else { return Ok(None) };
         let node = self.parent_node(path, version)?;
         self.stale_nodes.push(path.node_key(version));
-        Ok((node.slots(), Some(node)))
+        Ok(Some(node))
     }
 
     /// The new content of the slot at `path` (which held `slot`) after `group`'s updates.
@@ -373,7 +376,23 @@ impl<K: KvStore> Builder<'_, K> {
     /// Stores the node of `slots` at `path`, which differ from `previous` (the node it replaces,
     /// if any) in the slots of `changed`; returns its hash.
     fn finish(&mut self, path: NibblePath, slots: Slots, changed: u16, previous: Option<&Node>) -> [u8; 32] {
-        let node = Arc::new(Node::from_slots_refolded(slots, changed, previous));
+        self.store_new(path, Node::from_slots_refolded(slots, changed, previous))
+    }
+
+    /// [`Builder::finish`] with the new node's children given in slot order.
+    fn finish_children(
+        &mut self,
+        path: NibblePath,
+        children: Vec<(u8, Child)>,
+        changed: u16,
+        previous: Option<&Node>,
+    ) -> [u8; 32] {
+        self.store_new(path, Node::from_children_refolded(children, changed, previous))
+    }
+
+    /// Records `node` as written at `path` in this version; returns its hash.
+    fn store_new(&mut self, path: NibblePath, node: Node) -> [u8; 32] {
+        let node = Arc::new(node);
         let hash = node.hash();
         self.encoded.push((path.node_key(self.version), node.encode()));
         self.new_nodes.push((path, node));
@@ -396,7 +415,8 @@ impl<K: KvStore> Builder<'_, K> {
     /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
     /// threads, each with a builder of its own; their nodes and stale lists are merged after.
     fn update_root_in_parallel(&mut self, updates: &[Update], threads: usize) -> Result<[u8; 32], LedgerError> {
-        let (mut slots, previous) = self.take_parent_slots(&NibblePath::ROOT, self.parent)?;
+        let previous = self.take_parent(&NibblePath::ROOT, self.parent)?;
+        let mut slots = previous.as_deref().map_or_else(Slots::default, Node::slots);
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
         let changed = groups.iter().fold(0u16, |changed, (index, _)| changed | 1 << index);
         // Contiguous shares of about equal update counts.

@@ -201,23 +201,34 @@ impl Node {
     }
 
     /// A node of `slots` that differ from `previous`'s only in the slots of `changed` (bit `i`
-    /// for slot `i`): its ranges holding no changed slot take `previous`'s folds when it kept
-    /// them. `previous: None` or a `changed` of every slot folds everything.
+    /// for slot `i`): see [`Node::from_children_refolded`].
     pub fn from_slots_refolded(slots: Slots, changed: u16, previous: Option<&Node>) -> Node {
-        let present = slots.iter().flatten().count();
-        let folds = (present >= FOLDS_KEPT_CHILDREN_MIN).then(|| {
+        // Sized exactly, so that the boxed slice is the one allocation.
+        let mut children = Vec::with_capacity(slots.iter().flatten().count());
+        children.extend(slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))));
+        Node::from_children_refolded(children, changed, previous)
+    }
+
+    /// A node of `children` (slot index and child, in index order) that differ from
+    /// `previous`'s only in the slots of `changed` (bit `i` for slot `i`): its ranges holding no
+    /// changed slot take `previous`'s folds when it kept them. `previous: None` or a `changed` of
+    /// every slot folds everything.
+    pub fn from_children_refolded(children: Vec<(u8, Child)>, changed: u16, previous: Option<&Node>) -> Node {
+        debug_assert!(children.windows(2).all(|pair| pair[0].0 < pair[1].0), "children in slot order");
+        let folds = (children.len() >= FOLDS_KEPT_CHILDREN_MIN).then(|| {
             let kept = previous.and_then(|node| node.folds.as_deref());
             let mut folds = match kept {
                 Some(kept) => *kept,
                 None => [[0; 32]; 15],
             };
             let changed = if kept.is_some() { changed } else { u16::MAX };
-            refold(&slot_refs(&slots), 0, 16, 0, changed, &mut folds);
+            let mut slots: SlotRefs<'_> = [None; 16];
+            for (index, child) in &children {
+                slots[*index as usize] = Some(child);
+            }
+            refold(&slots, 0, 16, 0, changed, &mut folds);
             Box::new(folds)
         });
-        // Sized exactly, so that the boxed slice is the one allocation.
-        let mut children = Vec::with_capacity(present);
-        children.extend(slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))));
         Node { children: children.into_boxed_slice(), folds }
     }
 
