@@ -9,9 +9,9 @@
 //! answers with it ([`ValueCache::committed`]), and an entry cached for a key is its newest committed value, so it
 //! answers a read at any version at or after the version it is recorded with; reads at older
 //! versions go to the store. A key found absent at the newest version is remembered as absent
-//! until a block writes it. The map is bounded; when it is full, an arbitrary part of it is
-//! dropped. What is cached never changes a result, only how fast it comes: every miss reads the
-//! store.
+//! until a block writes it. The map is bounded; when a shard of it is full, an arbitrary part
+//! of that shard is dropped. What is cached never changes a result, only how fast it comes:
+//! every miss reads the store.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -49,74 +49,94 @@ impl Inner {
 }
 
 /// The value cache (see the module docs). Shared by reference; internally locked.
+///
+/// The map is split into 16 shards by the key hash's first nibble, each with its own lock and
+/// its own copy of the newest version: the threads reading a block's accounts ahead would
+/// otherwise take turns on one lock. A shard's version and values change together under its
+/// lock, so each shard alone answers as the whole cache would; committing updates the shards one
+/// after the other, and a read of a shard not yet updated finds the version before and misses
+/// for the new one (the store answers it).
 #[derive(Debug)]
 pub struct ValueCache {
-    inner: Mutex<Inner>,
-    values_max: usize,
+    shards: [Mutex<Inner>; 16],
+    /// Most keys per shard (0: no cache).
+    shard_max: usize,
 }
 
 impl ValueCache {
     /// A cache of at most `values_max` keys (0 turns it off).
     pub fn new(values_max: usize) -> Self {
-        ValueCache { inner: Mutex::new(Inner::default()), values_max }
+        ValueCache { shards: Default::default(), shard_max: values_max.div_ceil(16) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The map stays consistent even if a holder panicked: every update is a single insert
-        // or remove.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn shard(&self, key_hash: &[u8; 32]) -> MutexGuard<'_, Inner> {
+        lock(&self.shards[(key_hash[0] >> 4) as usize])
     }
 
     /// The value of `key_hash` at `version` if the cache can answer (`Some(None)`: absent),
     /// `None` when the store must be asked.
     pub(crate) fn value(&self, key_hash: &[u8; 32], version: Version) -> Option<Option<Vec<u8>>> {
-        self.lock().value(key_hash, version)
+        self.shard(key_hash).value(key_hash, version)
     }
 
-    /// [`ValueCache::value`] of each of `key_hashes`, under one lock.
+    /// [`ValueCache::value`] of each of `key_hashes`.
     pub(crate) fn values(&self, key_hashes: &[[u8; 32]], version: Version) -> Vec<Option<Option<Vec<u8>>>> {
-        let inner = self.lock();
-        key_hashes.iter().map(|key_hash| inner.value(key_hash, version)).collect()
+        key_hashes.iter().map(|key_hash| self.value(key_hash, version)).collect()
     }
 
     /// Remembers what the store answered for `key_hash` at `version` — the value and a version
     /// from which it is valid, or absence — when that is the newest committed version (an answer
     /// for an older one may not be the newest).
     pub(crate) fn remember(&self, key_hash: &[u8; 32], version: Version, found: Option<(Version, &Value)>) {
-        let mut inner = self.lock();
-        if inner.latest != Some(version) || self.values_max == 0 {
+        let mut shard = self.shard(key_hash);
+        if shard.latest != Some(version) || self.shard_max == 0 {
             return;
         }
         let cached = match found {
             Some((valid_from, value)) => CachedValue::Present(valid_from, *value),
             None => CachedValue::Absent,
         };
-        make_room(&mut inner.values, self.values_max);
-        inner.values.insert(*key_hash, cached);
+        make_room(&mut shard.values, self.shard_max);
+        shard.values.insert(*key_hash, cached);
     }
 
-    /// Whether `version` is the newest committed one.
+    /// Whether `version` is the newest committed one (as the first shard has it: a hint, for
+    /// what to keep in memory, never for what a read answers).
     pub(crate) fn is_latest(&self, version: Version) -> bool {
-        self.lock().latest == Some(version)
+        lock(&self.shards[0]).latest == Some(version)
     }
 
     /// The store's newest committed version is `version` (it was just opened): reads at it may
     /// be remembered from now on.
     pub(crate) fn opened(&self, version: Version) {
-        self.lock().latest = Some(version);
+        for shard in &self.shards {
+            lock(shard).latest = Some(version);
+        }
     }
 
     /// The block at `version` was written to the store, with `writes` (key hash, value).
     pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Value)>) {
-        let mut inner = self.lock();
-        inner.latest = Some(version);
-        if self.values_max > 0 {
+        let mut by_shard: [Vec<([u8; 32], Value)>; 16] = Default::default();
+        if self.shard_max > 0 {
             for (key_hash, value) in writes {
-                make_room(&mut inner.values, self.values_max);
-                inner.values.insert(key_hash, CachedValue::Present(version, value));
+                by_shard[(key_hash[0] >> 4) as usize].push((key_hash, value));
+            }
+        }
+        for (shard, writes) in self.shards.iter().zip(by_shard) {
+            let mut shard = lock(shard);
+            shard.latest = Some(version);
+            for (key_hash, value) in writes {
+                make_room(&mut shard.values, self.shard_max);
+                shard.values.insert(key_hash, CachedValue::Present(version, value));
             }
         }
     }
+}
+
+fn lock(mutex: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // A shard stays consistent even if a holder panicked: every update is a single insert or
+    // remove, or the version.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Drops about an eighth of `map` when it is full, so that eviction is rare and cheap.
