@@ -104,7 +104,7 @@ fn backend(error: rocksdb::Error) -> StoreError {
 impl RocksKv {
     /// In write-behind mode, how many batches the writer lets pass between the flushes it asks
     /// RocksDB for: after a crash a node re-executes at most about this many blocks (fewer under
-    /// load, when full memtables flush first). A flush of small memtables takes milliseconds.
+    /// load, when full memtables flush first).
     pub const PERSIST_EVERY_BATCHES_DEFAULT: u64 = 1_000;
 
     /// The ledger columns of `database`, each write logged and synced before it returns.
