@@ -2,10 +2,13 @@
 //! whole block per write batch.
 //!
 //! Commit contract: everything a block changes (tree nodes and values, pruning index entries
-//! and deletions, receipts, the transaction index, the height record and the `last_committed`
-//! pointer) goes into one [`WriteBatch`]. A store therefore always holds whole blocks; on open it
-//! reports the last one ([`Ledger::last_committed`]), and executing the next block on it gives
-//! the same root as on any other store at that height. A failed write poisons the ledger: the
+//! and deletions, receipts, the height record and the `last_committed` pointer) goes into one
+//! [`WriteBatch`]. The transaction index is derived from the receipts and written in sorted runs
+//! of many blocks, each in one block's batch; the entries of the blocks after the last run are
+//! answered from memory and read back from their receipts on open (see [`crate::tx_index`]). A
+//! store therefore always holds whole blocks; on open it reports the last one
+//! ([`Ledger::last_committed`]), and executing the next block on it gives the same root as on
+//! any other store at that height. A failed write poisons the ledger: the
 //! caller must reopen, which finds the last whole block.
 //!
 //! Pruning: the states of the last `versions_kept_max` heights are kept; older tree nodes and
@@ -26,9 +29,11 @@ use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::AccountProof;
-use crate::receipt::{receipts_hash, Receipt, TxStatus};
+use crate::receipt::{receipts_hash, Receipt};
 use crate::smt::SmtCommitment;
 use crate::transaction::Payload;
+use crate::tx_index::TxIndex;
+pub use crate::tx_index::TxLocation;
 
 const META_LAST_COMMITTED: &[u8] = b"last_committed";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
@@ -57,6 +62,10 @@ pub struct LedgerConfig {
     /// Most live Merkle tree nodes kept in memory; 0 turns the cache off. Results never depend
     /// on it. Default [`SmtCommitment::NODES_CACHED_DEFAULT`].
     pub nodes_cached_max: usize,
+    /// Transaction index entries held in memory before they are written to the store together,
+    /// sorted, in one block's batch (see [`crate::tx_index`]); at least 1. Answers never depend
+    /// on it. Default 65536.
+    pub tx_index_run_entries: usize,
 }
 
 impl Default for LedgerConfig {
@@ -68,6 +77,7 @@ impl Default for LedgerConfig {
             tree_threads: 1,
             values_cached_max: SmtCommitment::VALUES_CACHED_DEFAULT,
             nodes_cached_max: SmtCommitment::NODES_CACHED_DEFAULT,
+            tx_index_run_entries: 65_536,
         }
     }
 }
@@ -87,15 +97,6 @@ pub struct HeightRecord {
     pub proposer: Option<PublicKey>,
 }
 
-/// Where a transaction that took effect is: its block height and position in the block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct TxLocation {
-    /// The block height.
-    pub height: Height,
-    /// The position in the block.
-    pub index: u32,
-}
-
 /// A chain's ledger over a store.
 #[derive(Debug)]
 pub struct Ledger<K: KvStore, C: StateCommitment = SmtCommitment> {
@@ -105,6 +106,7 @@ pub struct Ledger<K: KvStore, C: StateCommitment = SmtCommitment> {
     config: LedgerConfig,
     last: HeightRecord,
     poisoned: bool,
+    tx_index: TxIndex,
 }
 
 /// The state at one height, as a [`StateView`].
@@ -190,7 +192,8 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             None => Self::write_genesis(&kv, &commitment, genesis)?,
         };
         commitment.opened(last.height);
-        Ok(Ledger { kv, commitment, rules, config, last, poisoned: false })
+        let tx_index = TxIndex::open(&kv, last.height, config.tx_index_run_entries)?;
+        Ok(Ledger { kv, commitment, rules, config, last, poisoned: false, tx_index })
     }
 
     fn write_genesis(kv: &K, commitment: &C, genesis: &Genesis) -> Result<HeightRecord, LedgerError> {
@@ -211,6 +214,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         };
         batch.put(Column::Meta, META_GENESIS_HASH.to_vec(), genesis.hash().as_bytes().to_vec());
         batch.put(Column::Meta, META_STATE_FORMAT.to_vec(), C::FORMAT.as_bytes().to_vec());
+        TxIndex::put_genesis(&mut batch);
         put_height_record(&mut batch, &record);
         kv.write(batch)?;
         // The genesis state is committed state like any block's: a node that starts from it has
@@ -321,17 +325,9 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         // A block's receipts are one entry: they are written together and read together.
         let receipts = borsh::to_vec(&outcome.receipts).expect("borsh into a Vec");
         batch.put(Column::Receipts, outcome.height.to_be_bytes().to_vec(), receipts);
-        // Index entries in key order, which is how the store inserts them fastest.
-        let mut located: Vec<(&Hash, u32)> = (0u32..)
-            .zip(&outcome.receipts)
-            .filter(|(_, receipt)| receipt.status != TxStatus::Rejected)
-            .map(|(index, receipt)| (&receipt.tx_hash, index))
-            .collect();
-        located.sort_unstable();
-        for (tx_hash, index) in located {
-            let location = TxLocation { height: outcome.height, index };
-            batch.put(Column::TxIndex, tx_hash.as_bytes().to_vec(), borsh::to_vec(&location).expect("borsh"));
-        }
+        // The transaction index: the block's entries wait in memory, or go into this batch with
+        // the others waiting, as one sorted run (see `tx_index`).
+        let index_step = self.tx_index.add_block(outcome.height, &outcome.receipts, &mut batch);
         put_height_record(&mut batch, &record);
         let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));
         self.commitment.prune(&self.kv, oldest_kept, self.config.prune_entries_per_block_max, &mut batch)?;
@@ -340,6 +336,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
             return Err(error.into());
         }
         self.commitment.committed(record.height, record.state_root, &outcome.writes);
+        self.tx_index.committed(index_step);
         self.last = record;
         Ok(&self.last)
     }
@@ -403,10 +400,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
 
     /// Where the transaction with `hash` took effect, if it did.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, LedgerError> {
-        let Some(bytes) = self.kv.get(Column::TxIndex, hash.as_bytes())? else {
-            return Ok(None);
-        };
-        TxLocation::try_from_slice(&bytes).map(Some).map_err(|e| corrupt(Column::TxIndex, e.to_string()))
+        self.tx_index.get(&self.kv, hash)
     }
 }
 

@@ -43,6 +43,7 @@ pub mod proof;
 pub mod receipt;
 pub mod smt;
 pub mod transaction;
+pub mod tx_index;
 pub mod value_cache;
 
 pub use account::{Account, ChainState, StateKey};
