@@ -3,7 +3,8 @@
 //!
 //! For each (accounts, block size) it commits `KEEL_BENCH_WARMUP` blocks (default 3, to fill the
 //! caches as a running node's are), then `KEEL_BENCH_MEASURED` blocks (default 30, enough for the
-//! memtable flushes a sustained load brings) and reports transfers/s by the wall clock, from the
+//! memtable flushes a sustained load brings, and at least enough for two runs of the transaction
+//! index, which the ledger writes every 65,536 entries: 132 blocks of 1,000 transfers) and reports transfers/s by the wall clock, from the
 //! first measured block until the last one is in the store, three times on fresh stores: with
 //! each block's signatures checked (2 threads, the fixed 512-entry batches) while the block before
 //! executes, as the node runs a run of committed blocks (catching up, re-executing after a
@@ -42,9 +43,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Blocks committed before measuring, so that the state cache holds what a running node's would
 /// (`KEEL_BENCH_WARMUP` overrides; 0 measures a node just opened).
 const BLOCKS_WARMUP: usize = 3;
-/// Blocks measured (`KEEL_BENCH_MEASURED` overrides; more blocks include the flushes and
+/// Fewest blocks measured (`KEEL_BENCH_MEASURED` overrides; more blocks include the flushes and
 /// compactions a sustained load brings).
-const BLOCKS_MEASURED: usize = 30;
+const BLOCKS_MEASURED_MIN: usize = 30;
+/// Runs of the transaction index the measured blocks include at least (by default): the ledger
+/// writes its index entries together every `tx_index_run_entries`, and a measurement of small
+/// blocks that stopped before the first run would leave that work out.
+const TX_INDEX_RUNS_MEASURED: usize = 2;
 
 struct TimedView<'a, V> {
     inner: &'a V,
@@ -229,7 +234,8 @@ fn bench<K: KvStore + Clone>(
     // every block has senders never seen before (nothing about them is cached). Recipients are
     // drawn from all accounts.
     let warmup = sizes("KEEL_BENCH_WARMUP", &[BLOCKS_WARMUP])[0];
-    let measured = sizes("KEEL_BENCH_MEASURED", &[BLOCKS_MEASURED])[0];
+    let index_runs = (TX_INDEX_RUNS_MEASURED * LedgerConfig::default().tx_index_run_entries).div_ceil(block_len);
+    let measured = sizes("KEEL_BENCH_MEASURED", &[BLOCKS_MEASURED_MIN.max(index_runs)])[0];
     let fresh = std::env::var("KEEL_BENCH_SENDERS").is_ok_and(|mode| mode == "fresh");
     let sender_count = if fresh { block_len * (warmup + measured) } else { block_len };
     let senders: Vec<Keypair> = (0..sender_count).map(|i| Keypair::from_secret_bytes(secret(i).as_bytes())).collect();
