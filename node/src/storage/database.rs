@@ -67,6 +67,7 @@ pub enum StorageError {
 pub struct Database {
     db: DB,
     path: PathBuf,
+    direct_writes: bool,
 }
 
 impl std::fmt::Debug for Database {
@@ -91,6 +92,13 @@ impl Database {
         // store could hold a block's index entries but not its tree. (Logged writes, the
         // consensus store's, are unaffected: the log replays them.)
         options.set_atomic_flush(true);
+        // Flushed and compacted files are written around the page cache where the file system
+        // allows it: a million accounts with 1,000-transfer blocks flush about 2.5 MB of nodes a
+        // block, and the kernel copying them into the page cache was a tenth of all CPU samples
+        // (with signatures checked, 33,000-39,000 -> 36,600-40,400 tx/s in four A/B pairs).
+        // Reads still go through the page cache and RocksDB's block cache.
+        let direct_writes = direct_writes_supported(path);
+        options.set_use_direct_io_for_flush_and_compaction(direct_writes);
         // One block cache for every column family; bloom filters so that point reads of absent
         // keys (most tree-node and index lookups) rarely touch a data block.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
@@ -137,7 +145,13 @@ impl Database {
                 StorageError::Rocks(error)
             }
         })?;
-        Ok(Arc::new(Database { db, path: path.to_owned() }))
+        Ok(Arc::new(Database { db, path: path.to_owned(), direct_writes }))
+    }
+
+    /// Whether RocksDB writes its flushed and compacted files with direct I/O (see
+    /// [`Database::open`]).
+    pub fn writes_direct(&self) -> bool {
+        self.direct_writes
     }
 
     /// Flushes every column family's memtables to disk, together, and waits for it: what the
@@ -171,5 +185,47 @@ impl Database {
     /// Where it lives.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Whether files in the directory `path` (created if absent) can be opened for direct I/O: ext4
+/// and xfs allow it, tmpfs does not, and RocksDB would fail its first flush there.
+fn direct_writes_supported(path: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::create_dir_all(path).is_err() {
+        // RocksDB's open reports the directory's problem.
+        return false;
+    }
+    let probe = path.join("DIRECT_IO_PROBE");
+    let opened =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).custom_flags(libc::O_DIRECT).open(&probe);
+    let _ = std::fs::remove_file(&probe);
+    opened.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_io_probe_leaves_nothing_behind_and_a_database_flushes_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        direct_writes_supported(dir.path());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe file is removed");
+        let path = dir.path().join("db");
+        let database = Database::open(&path).unwrap();
+        let meta = database.column(Column::Meta.name());
+        database.db().put_cf(meta, b"k", b"v").unwrap();
+        database.persist_memtables();
+        let tables =
+            std::fs::read_dir(&path).unwrap().flatten().filter(|f| f.path().extension() == Some("sst".as_ref()));
+        assert!(tables.count() > 0, "the flush wrote a table file");
+        // A failed flush would have stopped writes.
+        database.db().put_cf(meta, b"k2", b"v2").unwrap();
+        drop(database);
+        let reopened = Database::open(&path).unwrap();
+        let meta = reopened.column(Column::Meta.name());
+        assert_eq!(reopened.db().get_cf(meta, b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(reopened.writes_direct(), direct_writes_supported(&path));
     }
 }
