@@ -21,6 +21,18 @@ fn block(height: u64) -> Vec<Vec<u8>> {
     vec![transfer(0, 2, height - 1, 1, 1), transfer(2, 3, 1_000 + height, 1, 1), transfer(1, 2, height - 1, 1, 1)]
 }
 
+/// The ledger in `kv` (genesis written on first open).
+fn open(kv: &Arc<MemKv>) -> Ledger<Arc<MemKv>> {
+    Ledger::open(kv.clone(), &genesis(&[1_000, 1_000, 0, 0]), config()).unwrap()
+}
+
+/// Executes and commits [`block`] `height`.
+fn commit_block(ledger: &mut Ledger<Arc<MemKv>>, height: u64) {
+    let outcome = ledger.execute(&block(height), &context(height)).unwrap();
+    assert_eq!(outcome.receipts[1].code, ReasonCode::NonceTooHigh);
+    ledger.commit(outcome).unwrap();
+}
+
 fn in_store(kv: &MemKv, hash: &Hash) -> bool {
     kv.get(Column::TxIndex, hash.as_bytes()).unwrap().is_some()
 }
@@ -40,12 +52,9 @@ fn check_all_found(ledger: &Ledger<Arc<MemKv>>, last: u64) {
 #[test]
 fn transactions_are_found_before_and_after_their_run_is_written_and_after_a_reopen() {
     let kv = Arc::new(MemKv::new());
-    let genesis = genesis(&[1_000, 1_000, 0, 0]);
-    let mut ledger = Ledger::open(kv.clone(), &genesis, config()).unwrap();
+    let mut ledger = open(&kv);
     for height in 1..=7 {
-        let outcome = ledger.execute(&block(height), &context(height)).unwrap();
-        assert_eq!(outcome.receipts[1].code, ReasonCode::NonceTooHigh);
-        ledger.commit(outcome).unwrap();
+        commit_block(&mut ledger, height);
         check_all_found(&ledger, height);
         // Two entries a block: blocks 1 and 2 wait, block 3 writes the run of six; 4, 5 and 6
         // likewise; block 7's wait.
@@ -58,12 +67,11 @@ fn transactions_are_found_before_and_after_their_run_is_written_and_after_a_reop
 
     // A reopen reads block 7's entries back from its receipts ...
     drop(ledger);
-    let mut reopened = Ledger::open(kv.clone(), &genesis, config()).unwrap();
+    let mut reopened = open(&kv);
     check_all_found(&reopened, 7);
     // ... and they go into the next run, which block 9 writes.
     for height in 8..=9 {
-        let outcome = reopened.execute(&block(height), &context(height)).unwrap();
-        reopened.commit(outcome).unwrap();
+        commit_block(&mut reopened, height);
         let written = in_store(&kv, &tx_hash(&block(7)[2]));
         assert_eq!(written, height == 9, "entries read back from receipts are in the run after block {height}");
     }
@@ -73,23 +81,20 @@ fn transactions_are_found_before_and_after_their_run_is_written_and_after_a_reop
 #[test]
 fn a_dropped_batch_that_held_a_run_leaves_the_index_of_the_blocks_before() {
     let kv = Arc::new(MemKv::new());
-    let genesis = genesis(&[1_000, 1_000, 0, 0]);
-    let mut ledger = Ledger::open(kv.clone(), &genesis, config()).unwrap();
+    let mut ledger = open(&kv);
     for height in 1..=2 {
-        let outcome = ledger.execute(&block(height), &context(height)).unwrap();
-        ledger.commit(outcome).unwrap();
+        commit_block(&mut ledger, height);
     }
     // Block 3 would write the run of blocks 1 to 3; its batch never reaches the store.
     kv.drop_next_writes(1);
     let outcome = ledger.execute(&block(3), &context(3)).unwrap();
     assert!(ledger.commit(outcome).is_err());
     drop(ledger);
-    let mut reopened = Ledger::open(kv.clone(), &genesis, config()).unwrap();
+    let mut reopened = open(&kv);
     assert_eq!(reopened.last_committed().height, Height(2));
     check_all_found(&reopened, 2);
     assert_eq!(reopened.tx_location(&tx_hash(&block(3)[0])).unwrap(), None, "block 3 did not commit");
-    let outcome = reopened.execute(&block(3), &context(3)).unwrap();
-    reopened.commit(outcome).unwrap();
+    commit_block(&mut reopened, 3);
     assert!(in_store(&kv, &tx_hash(&block(1)[0])) && in_store(&kv, &tx_hash(&block(3)[2])));
     check_all_found(&reopened, 3);
 }
