@@ -3,8 +3,8 @@
 //!
 //! Commit contract: everything a block changes (tree nodes and values, pruning index entries
 //! and deletions, receipts, the height record and the `last_committed` pointer) goes into one
-//! [`WriteBatch`]. The transaction index is derived from the receipts and written in sorted runs
-//! of many blocks, each in one block's batch; the entries of the blocks after the last run are
+//! [`WriteBatch`]. The transaction index is derived from the receipts and written in runs of
+//! many blocks, each in one block's batch; the entries of the blocks after the last run are
 //! answered from memory and read back from their receipts on open (see [`crate::tx_index`]). A
 //! store therefore always holds whole blocks; on open it reports the last one
 //! ([`Ledger::last_committed`]), and executing the next block on it gives the same root as on
@@ -63,8 +63,8 @@ pub struct LedgerConfig {
     /// on it. Default [`SmtCommitment::NODES_CACHED_DEFAULT`].
     pub nodes_cached_max: usize,
     /// Transaction index entries held in memory before they are written to the store together,
-    /// sorted, in one block's batch (see [`crate::tx_index`]); at least 1. Answers never depend
-    /// on it. Default 65536.
+    /// in one block's batch (see [`crate::tx_index`]); at least 1. Answers never depend on it.
+    /// Default 65536.
     pub tx_index_run_entries: usize,
 }
 
@@ -326,7 +326,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         let receipts = borsh::to_vec(&outcome.receipts).expect("borsh into a Vec");
         batch.put(Column::Receipts, outcome.height.to_be_bytes().to_vec(), receipts);
         // The transaction index: the block's entries wait in memory, or go into this batch with
-        // the others waiting, as one sorted run (see `tx_index`).
+        // the others waiting, as one run (see `tx_index`).
         let index_step = self.tx_index.add_block(outcome.height, &outcome.receipts, &mut batch);
         put_height_record(&mut batch, &record);
         let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));

@@ -1,22 +1,23 @@
 //! The transaction index — transaction hash → where it took effect — written to the store in
-//! sorted runs of many blocks rather than block by block.
+//! runs of many blocks rather than block by block.
 //!
 //! Why runs: the index's keys are transaction hashes, random by design, so each block's entries
 //! land all over the store's sorted structure. In RocksDB that is a memtable insert that misses
 //! the CPU cache at most levels of the skip list: 1,000 such inserts were most of the ledger
-//! writer's time for a 1,000-transfer block (about 6 ms of its 8–10). Tens of thousands of sorted
-//! keys inserted together land next to one another, and the memtable remembers where the last
-//! insert went.
+//! writer's time for a 1,000-transfer block (about 6 ms of its 8–10). Tens of thousands of keys
+//! inserted together, in key order (the node's store sorts each batch), land next to one another,
+//! and the memtable remembers where the last insert went.
 //!
 //! Nothing is lost by waiting: a block's receipts, written in the block's own batch, name each of
 //! its transactions in block order, and the index is a function of them (every receipt that is
 //! not `Rejected`: a rejected transaction did not take effect, and its hash may take effect
 //! later). The ledger keeps the entries of the blocks after the last run in memory and answers
-//! from them first; a run is written, sorted, in the batch of the block that brings the unwritten
-//! entries to [`TxIndex::run_entries`] (or the unwritten blocks to [`RUN_BLOCKS_MAX`]), together
-//! with the height it covers (`tx_indexed_through` in `Meta`). On open, the entries of the blocks
-//! after that height are read back from their receipts. A store written before runs existed has
-//! no such record: it indexed every block, so it is indexed through its last block.
+//! from them first; a run is written in the batch of the block that brings the unwritten entries
+//! to [`crate::LedgerConfig::tx_index_run_entries`] (or the unwritten blocks to
+//! [`RUN_BLOCKS_MAX`]), together with the height it covers (`tx_indexed_through` in `Meta`). On
+//! open, the entries of the blocks after that height are read back from their receipts. A store
+//! written before runs existed has no such record: it indexed every block, so it is indexed
+//! through its last block.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::Hash;
@@ -117,7 +118,7 @@ impl TxIndex {
     }
 
     /// Adds the block at `height` with `receipts` to `batch`: its entries wait in memory, or, when
-    /// the unwritten entries reach a run, every unwritten entry goes into the batch, sorted.
+    /// the unwritten entries reach a run, every unwritten entry goes into the batch.
     pub(crate) fn add_block(&self, height: Height, receipts: &[Receipt], batch: &mut WriteBatch) -> IndexStep {
         let entries: Vec<(Hash, TxLocation)> = block_entries(height, receipts).collect();
         let blocks_unwritten = height.0.saturating_sub(self.indexed_through.0);

@@ -6,7 +6,7 @@
 //! store only for accounts it has not seen since the node started.
 //!
 //! Correctness: the cache is updated only after a block's batch was written, so that the store
-//! answers with it ([`ValueCache::committed`]), and an entry cached for a key is its newest committed value, so it
+//! answers with it (`ValueCache::committed`), and an entry cached for a key is its newest committed value, so it
 //! answers a read at any version at or after the version it is recorded with; reads at older
 //! versions go to the store. A key found absent at the newest version is remembered as absent
 //! until a block writes it. The map is bounded; when a shard of it is full, an arbitrary part
