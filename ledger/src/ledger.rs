@@ -29,7 +29,7 @@ use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
 use crate::proof::AccountProof;
-use crate::receipt::{receipts_hash, Receipt};
+use crate::receipt::{receipts_hash, stored_receipts, Receipt};
 use crate::smt::SmtCommitment;
 use crate::transaction::Payload;
 use crate::tx_index::TxIndex;
@@ -392,10 +392,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
 
     /// The receipts of the block at `height`, in block order (empty if none or not committed).
     pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>, LedgerError> {
-        let Some(bytes) = self.kv.get(Column::Receipts, &height.to_be_bytes())? else {
-            return Ok(Vec::new());
-        };
-        Vec::<Receipt>::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string()))
+        Ok(stored_receipts(&self.kv, height)?.unwrap_or_default())
     }
 
     /// Where the transaction with `hash` took effect, if it did.

@@ -17,6 +17,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{tagged_hash, Hash};
 use serde::{Deserialize, Serialize};
 
+use crate::error::LedgerError;
+use crate::height::Height;
+use crate::kv::{Column, KvStore, StoreError};
+
 /// The tag of the receipts hash of a block.
 pub const RECEIPTS_HASH_TAG: &str = "keel/receipts/v1";
 
@@ -135,6 +139,17 @@ impl Receipt {
 /// `tagged_hash("keel/receipts/v1", borsh(receipts))`: one hash that nodes can compare.
 pub fn receipts_hash(receipts: &[Receipt]) -> Hash {
     tagged_hash(RECEIPTS_HASH_TAG, &borsh::to_vec(receipts).expect("borsh into a Vec cannot fail"))
+}
+
+/// The stored receipts of the block at `height` (one borsh list per block, in block order), if
+/// that block is committed.
+pub(crate) fn stored_receipts<K: KvStore>(kv: &K, height: Height) -> Result<Option<Vec<Receipt>>, LedgerError> {
+    let Some(bytes) = kv.get(Column::Receipts, &height.to_be_bytes())? else {
+        return Ok(None);
+    };
+    let receipts = Vec::<Receipt>::try_from_slice(&bytes)
+        .map_err(|e| StoreError::Corrupt { column: Column::Receipts.name(), reason: e.to_string() })?;
+    Ok(Some(receipts))
 }
 
 #[cfg(test)]

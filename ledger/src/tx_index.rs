@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::LedgerError;
 use crate::height::Height;
 use crate::kv::{Column, KvStore, StoreError, WriteBatch};
-use crate::receipt::{Receipt, TxStatus};
+use crate::receipt::{stored_receipts, Receipt, TxStatus};
 
 /// `Meta` key of the height through which the stored index is complete (8 bytes, BE).
 const META_TX_INDEXED_THROUGH: &[u8] = b"tx_indexed_through";
@@ -101,11 +101,9 @@ impl TxIndex {
         let mut unwritten = Vec::new();
         for height in indexed_through.0 + 1..=last.0 {
             let height = Height(height);
-            let Some(bytes) = kv.get(Column::Receipts, &height.to_be_bytes())? else {
+            let Some(receipts) = stored_receipts(kv, height)? else {
                 return Err(corrupt(Column::Receipts, format!("no receipts for committed block {height}")));
             };
-            let receipts =
-                Vec::<Receipt>::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string()))?;
             unwritten.extend(block_entries(height, &receipts));
         }
         let unwritten_by_hash = unwritten.iter().copied().collect();
