@@ -99,6 +99,11 @@ pub enum LedgerError {
     Poisoned,
 }
 
+/// The stored bytes of `column` are not what the ledger wrote: `reason` says how.
+pub(crate) fn corrupt(column: crate::kv::Column, reason: impl Into<String>) -> LedgerError {
+    StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
+}
+
 impl LedgerError {
     pub(crate) fn tree(error: anyhow::Error) -> LedgerError {
         LedgerError::Tree { reason: format!("{error:#}") }

@@ -22,9 +22,9 @@ use rustc_hash::FxHashMap;
 use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
 use crate::check::CheckedBlock;
 use crate::commitment::StateWrites;
-use crate::error::{BlockError, LedgerError};
+use crate::error::{corrupt, BlockError, LedgerError};
 use crate::height::Height;
-use crate::kv::{Column, StoreError, WriteBatch};
+use crate::kv::{Column, WriteBatch};
 use crate::receipt::{receipts_hash, ReasonCode, Receipt, TxStatus};
 use crate::transaction::{Payload, Transaction};
 
@@ -82,8 +82,8 @@ pub fn execute_block<V: StateView>(
     if view.height().next() != Some(context.height) {
         return Err(BlockError::WrongHeight { height: context.height, parent: view.height() }.into());
     }
-    let chain_before: ChainState = read_decoded(view, &StateKey::Chain)?
-        .ok_or_else(|| StoreError::Corrupt { column: Column::TreeValues.name(), reason: "no chain record".into() })?;
+    let chain_before: ChainState =
+        read_decoded(view, &StateKey::Chain)?.ok_or_else(|| corrupt(Column::TreeValues, "no chain record"))?;
     assert_eq!(chain_before.height, view.height(), "the chain record names its own height");
 
     let mut accounts = Accounts { view, loaded: FxHashMap::default() };
@@ -152,9 +152,7 @@ impl<V: StateView> Accounts<'_, V> {
 fn read_decoded<V: StateView, T: borsh::BorshDeserialize>(view: &V, key: &StateKey) -> Result<Option<T>, LedgerError> {
     match view.read(key)? {
         None => Ok(None),
-        Some(bytes) => decode_value(&bytes)
-            .map(Some)
-            .map_err(|reason| StoreError::Corrupt { column: Column::TreeValues.name(), reason }.into()),
+        Some(bytes) => decode_value(&bytes).map(Some).map_err(|reason| corrupt(Column::TreeValues, reason)),
     }
 }
 

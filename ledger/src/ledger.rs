@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::account::{decode_value, encode_value, Account, ChainState, StateKey};
 use crate::check::{check_block, ChainRules, CheckedBlock};
 use crate::commitment::{StateCommitment, StateWrites};
-use crate::error::LedgerError;
+use crate::error::{corrupt, LedgerError};
 use crate::execute::{execute_block, BlockContext, BlockOutcome, StateView};
 use crate::height::Height;
-use crate::kv::{Column, KvStore, StoreError, WriteBatch};
+use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::AccountProof;
 use crate::receipt::{receipts_hash, stored_receipts, Receipt};
 use crate::smt::SmtCommitment;
@@ -148,10 +148,6 @@ impl<K: KvStore, C: StateCommitment> StateView for LedgerView<'_, K, C> {
         let next = self.height.next().expect("heights never reach u64::MAX");
         self.commitment.apply(self.kv, next, writes)
     }
-}
-
-fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
-    StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
 impl<K: KvStore> Ledger<K, SmtCommitment> {

@@ -17,9 +17,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{tagged_hash, Hash};
 use serde::{Deserialize, Serialize};
 
-use crate::error::LedgerError;
+use crate::error::{corrupt, LedgerError};
 use crate::height::Height;
-use crate::kv::{Column, KvStore, StoreError};
+use crate::kv::{Column, KvStore};
 
 /// The tag of the receipts hash of a block.
 pub const RECEIPTS_HASH_TAG: &str = "keel/receipts/v1";
@@ -147,8 +147,7 @@ pub(crate) fn stored_receipts<K: KvStore>(kv: &K, height: Height) -> Result<Opti
     let Some(bytes) = kv.get(Column::Receipts, &height.to_be_bytes())? else {
         return Ok(None);
     };
-    let receipts = Vec::<Receipt>::try_from_slice(&bytes)
-        .map_err(|e| StoreError::Corrupt { column: Column::Receipts.name(), reason: e.to_string() })?;
+    let receipts = Vec::<Receipt>::try_from_slice(&bytes).map_err(|e| corrupt(Column::Receipts, e.to_string()))?;
     Ok(Some(receipts))
 }
 

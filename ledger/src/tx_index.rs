@@ -24,9 +24,9 @@ use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::LedgerError;
+use crate::error::{corrupt, LedgerError};
 use crate::height::Height;
-use crate::kv::{Column, KvStore, StoreError, WriteBatch};
+use crate::kv::{Column, KvStore, WriteBatch};
 use crate::receipt::{stored_receipts, Receipt, TxStatus};
 
 /// `Meta` key of the height through which the stored index is complete (8 bytes, BE).
@@ -66,10 +66,6 @@ pub(crate) enum IndexStep {
     Held(Vec<(Hash, TxLocation)>),
     /// The batch holds a run: every unwritten entry, the block's included.
     Written(Height),
-}
-
-fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
-    StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
 /// The index entries of the block at `height` with `receipts`, in block order.

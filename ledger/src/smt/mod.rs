@@ -33,9 +33,9 @@ use rustc_hash::FxHashMap;
 
 use crate::account::StateKey;
 use crate::commitment::{StateCommitment, StateWrites};
-use crate::error::LedgerError;
+use crate::error::{corrupt, LedgerError};
 use crate::height::Height;
-use crate::kv::{Column, KvStore, StoreError, WriteBatch};
+use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VALUE_BYTES_MAX};
@@ -176,10 +176,6 @@ impl NodeCache {
         }
         replaced
     }
-}
-
-fn corrupt(column: Column, reason: impl Into<String>) -> LedgerError {
-    StoreError::Corrupt { column: column.name(), reason: reason.into() }.into()
 }
 
 /// The node written at `version` at `path`, from the store.

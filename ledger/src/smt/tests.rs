@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::jmt_state::JmtCommitment;
+use crate::kv::StoreError;
 use crate::mem_kv::MemKv;
 use crate::proof::verify_merkle_proof;
 
