@@ -7,7 +7,7 @@
 //! | [`KvStore::get`] | `get_cf` |
 //! | [`KvStore::get_at_or_before`] | iterator `seek_for_prev` on the column family |
 //! | [`KvStore::scan`] | iterator `seek(start)` with `iterate_upper_bound = end`, at most `limit` entries |
-//! | [`KvStore::write`] | one `WriteBatch` holding every put and delete |
+//! | [`KvStore::write`] | one `WriteBatch` holding every put, delete and range delete (`DeleteRange`) |
 //!
 //! Keys compare as unsigned bytes (RocksDB's default comparator). [`KvStore::write`] is atomic:
 //! after a crash the store holds either every operation of a batch or none of them, and the
@@ -116,10 +116,33 @@ impl WriteOp {
     }
 }
 
-/// Operations applied together or not at all, in order (a later op on the same key wins).
+/// The removal of every key `start <= key < end` of a column (RocksDB's `DeleteRange`: one
+/// entry however many keys it covers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeDelete {
+    /// The column.
+    pub column: Column,
+    /// The first key removed.
+    pub start: Vec<u8>,
+    /// The first key after the range (not removed).
+    pub end: Vec<u8>,
+}
+
+impl RangeDelete {
+    /// Whether the range covers `key` of `column`.
+    pub fn covers(&self, column: Column, key: &[u8]) -> bool {
+        self.column == column && self.start.as_slice() <= key && key < self.end.as_slice()
+    }
+}
+
+/// Operations applied together or not at all. Puts and deletes apply in order (a later op on the
+/// same key wins); range deletes apply before all of them, in whatever order they were added: a
+/// batch never needs to write a key it deletes by range, and a store can then write the puts of
+/// a batch in any order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     ops: Vec<WriteOp>,
+    range_deletes: Vec<RangeDelete>,
 }
 
 impl WriteBatch {
@@ -138,29 +161,44 @@ impl WriteBatch {
         self.ops.push(WriteOp::Delete { column, key });
     }
 
-    /// Appends another batch's operations after this one's.
-    pub fn extend(&mut self, other: WriteBatch) {
-        self.ops.extend(other.ops);
+    /// Adds the deletion of every key `start <= key < end` of `column` (before the batch's other
+    /// operations; see [`WriteBatch`]). Nothing if `start >= end`.
+    pub fn delete_range(&mut self, column: Column, start: Vec<u8>, end: Vec<u8>) {
+        if start < end {
+            self.range_deletes.push(RangeDelete { column, start, end });
+        }
     }
 
-    /// The operations, in order.
+    /// Appends another batch's operations after this one's (and its range deletes to this
+    /// one's).
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+        self.range_deletes.extend(other.range_deletes);
+    }
+
+    /// The puts and deletes, in order.
     pub fn ops(&self) -> &[WriteOp] {
         &self.ops
     }
 
-    /// Consumes the batch.
-    pub fn into_ops(self) -> Vec<WriteOp> {
-        self.ops
+    /// The range deletes.
+    pub fn range_deletes(&self) -> &[RangeDelete] {
+        &self.range_deletes
     }
 
-    /// Number of operations.
+    /// Consumes the batch: its range deletes, and its puts and deletes in order.
+    pub fn into_parts(self) -> (Vec<RangeDelete>, Vec<WriteOp>) {
+        (self.range_deletes, self.ops)
+    }
+
+    /// Number of operations (a range delete counts one).
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.range_deletes.len()
     }
 
     /// Whether there is no operation.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.range_deletes.is_empty()
     }
 }
 

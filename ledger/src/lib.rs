@@ -57,7 +57,7 @@ pub use error::{BlockError, LedgerError};
 pub use execute::{execute_block, BlockContext, BlockOutcome, StateView};
 pub use height::Height;
 pub use jmt_state::JmtCommitment;
-pub use kv::{Column, Entry, KvStore, StoreError, WriteBatch, WriteOp};
+pub use kv::{Column, Entry, KvStore, RangeDelete, StoreError, WriteBatch, WriteOp};
 pub use ledger::{HeightRecord, Ledger, LedgerConfig, LedgerView, Prefetched, TxLocation};
 pub use mem_kv::MemKv;
 pub use proof::{verify_account_proof, verify_merkle_proof, AccountProof, MerkleProof, ProofError, ProofLeaf};

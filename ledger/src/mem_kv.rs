@@ -9,7 +9,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::RwLock;
 
-use crate::kv::{Column, Entry, KvStore, StoreError, WriteBatch, WriteOp};
+use crate::kv::{Column, Entry, KvStore, RangeDelete, StoreError, WriteBatch, WriteOp};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -85,7 +85,15 @@ impl KvStore for MemKv {
             return Err(StoreError::Io { reason: "injected fault: batch dropped before it was durable".into() });
         }
         let mut columns = self.columns.write().expect("a MemKv lock is never poisoned");
-        for op in batch.into_ops() {
+        let (range_deletes, ops) = batch.into_parts();
+        for RangeDelete { column, start, end } in range_deletes {
+            let map = &mut columns[column.index()];
+            let covered: Vec<Vec<u8>> = map.range(start..end).map(|(key, _)| key.clone()).collect();
+            for key in covered {
+                map.remove(&key);
+            }
+        }
+        for op in ops {
             match op {
                 WriteOp::Put { column, key, value } => {
                     columns[column.index()].insert(key, value);
@@ -119,6 +127,25 @@ mod tests {
         assert_eq!(kv.scan(Column::Meta, &[0], &[9], 10).unwrap().len(), 2);
         assert_eq!(kv.scan(Column::Meta, &[0], &[9], 1).unwrap(), vec![(vec![1], vec![10])]);
         assert_eq!(kv.scan(Column::Meta, &[3], &[3], 10).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_range_delete_removes_its_range_only_and_goes_before_the_puts_of_its_batch() {
+        let kv = MemKv::new();
+        let mut batch = WriteBatch::new();
+        for k in 1u8..=6 {
+            batch.put(Column::Meta, vec![k], vec![k]);
+            batch.put(Column::Heights, vec![k], vec![k]);
+        }
+        kv.write(batch).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(Column::Meta, vec![3], vec![30]);
+        batch.delete_range(Column::Meta, vec![2], vec![5]);
+        kv.write(batch).unwrap();
+        let keys: Vec<u8> = kv.scan(Column::Meta, &[0], &[9], 10).unwrap().iter().map(|(k, _)| k[0]).collect();
+        assert_eq!(keys, vec![1, 3, 5, 6], "2 and 4 removed, 5 (the end) kept, 3 put after the range delete");
+        assert_eq!(kv.get(Column::Meta, &[3]).unwrap(), Some(vec![30]));
+        assert_eq!(kv.len(Column::Heights), 6, "other columns untouched");
     }
 
     #[test]

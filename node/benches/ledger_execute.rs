@@ -21,7 +21,9 @@
 //! `KEEL_BENCH_SENDERS=repeat|fresh` whether blocks reuse their senders (default) or bring new
 //! ones, `KEEL_BENCH_STORE=rocksdb|rocksdb-sync|memory` the store (default rocksdb, write-behind
 //! as the node runs it, in a temporary directory; `rocksdb-sync` writes each block before the
-//! next executes), `KEEL_BENCH_ONLY=with-signatures|pre-verified` one of the two runs.
+//! next executes), `KEEL_BENCH_ONLY=with-signatures|with-signatures-inline|pre-verified` one of
+//! the three runs, and `KEEL_BENCH_VERSIONS_KEPT` the ledger's `versions_kept_max` (default
+//! 1,000: pruning starts after block 1,000; with a small value every measured block prunes).
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
@@ -156,7 +158,10 @@ fn run<K: KvStore + Clone>(
     warmup: usize,
     signatures: Signatures,
 ) -> Times {
-    let config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
+    let mut config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
+    if let Some(&kept) = sizes("KEEL_BENCH_VERSIONS_KEPT", &[]).first() {
+        config.versions_kept_max = kept as u64;
+    }
     let mut ledger = Ledger::open(kv, genesis, config.clone()).expect("open");
     if std::env::var("KEEL_BENCH_CACHES").is_ok_and(|caches| caches == "cold") {
         // Opened again on the same store: the caches start empty, as after a restart.
@@ -257,28 +262,29 @@ fn bench<K: KvStore + Clone>(
     // three (for profiling).
     let only = std::env::var("KEEL_BENCH_ONLY").unwrap_or_default();
     let measure = |signatures, name: &str| {
-        if only.is_empty() || only == name {
-            run(new_store(), flush, &genesis, &senders[0], &blocks, warmup, signatures)
-        } else {
-            Times::default()
-        }
+        (only.is_empty() || only == name)
+            .then(|| run(new_store(), flush, &genesis, &senders[0], &blocks, warmup, signatures))
     };
     let with = measure(Signatures::Checked, "with-signatures");
     let inline = measure(Signatures::Inline, "with-signatures-inline");
     let pre = measure(Signatures::PreVerified, "pre-verified");
     let n = (block_len * measured) as f64;
+    // A run left out (KEEL_BENCH_ONLY) prints as "-".
+    let rate =
+        |times: &Option<Times>| times.as_ref().map_or("-".to_owned(), |t| format!("{:.0}", n / t.wall.as_secs_f64()));
     let store = if fresh { format!("{store}, fresh senders") } else { store.to_owned() };
     println!(
-        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8.0} tx/s (checked inline {:>6.0}), \
-         pre-verified {:>8.0} tx/s",
+        "{store:>7} accounts {:>9} block {:>6}: with signatures {:>8} tx/s (checked inline {:>6}), \
+         pre-verified {:>8} tx/s",
         addresses.len(),
         block_len,
-        n / with.wall.as_secs_f64(),
-        n / inline.wall.as_secs_f64(),
-        n / pre.wall.as_secs_f64(),
+        rate(&with),
+        rate(&inline),
+        rate(&pre),
     );
     let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured as f64;
     for (label, times) in [("with signatures", &with), ("checked inline", &inline), ("pre-verified", &pre)] {
+        let Some(times) = times else { continue };
         println!(
             "{:>44} {label}, ms per block: wall {:.1} = signatures {:.1} + reads {:.1} + rules {:.1} + tree {:.1} + \
              commit {:.1} (+ waiting for the store at the end); the store wrote for {:.1}",

@@ -3,11 +3,11 @@
 //! mode follows while the batch is in flight.
 //!
 //! Every read answers as the store will once the batch is in it: a key the batch puts has the
-//! batch's value, a key it deletes is absent, any other key is the store's.
+//! batch's value, a key it deletes (alone or in a range) is absent, any other key is the store's.
 
 use std::sync::{Mutex, OnceLock};
 
-use keel_ledger::{Column, Entry, WriteOp};
+use keel_ledger::{Column, Entry, RangeDelete, WriteBatch, WriteOp};
 
 /// A batch's operations, sorted by (column, key), the last operation on each key kept (a later
 /// operation on a key wins, as in the batch). Sorted on first use: by the writer thread as it
@@ -17,6 +17,8 @@ use keel_ledger::{Column, Entry, WriteOp};
 pub(super) struct Overlay {
     unsorted: Mutex<Vec<WriteOp>>,
     sorted: OnceLock<Vec<WriteOp>>,
+    /// Applied before the operations (see [`WriteBatch`]).
+    range_deletes: Vec<RangeDelete>,
 }
 
 /// What the overlay says about a key.
@@ -24,16 +26,22 @@ pub(super) struct Overlay {
 pub(super) enum Overlaid<'a> {
     /// The batch puts this value.
     Put(&'a [u8]),
-    /// The batch deletes the key.
+    /// The batch deletes the key (alone or in a range).
     Deleted,
     /// The batch does not touch it: the store answers.
     Untouched,
 }
 
 impl Overlay {
-    /// The overlay of a batch's operations (in batch order).
-    pub(super) fn new(ops: Vec<WriteOp>) -> Overlay {
-        Overlay { unsorted: Mutex::new(ops), sorted: OnceLock::new() }
+    /// The overlay of a batch.
+    pub(super) fn new(batch: WriteBatch) -> Overlay {
+        let (range_deletes, ops) = batch.into_parts();
+        Overlay { unsorted: Mutex::new(ops), sorted: OnceLock::new(), range_deletes }
+    }
+
+    /// The batch's range deletes (which go before its operations).
+    pub(super) fn range_deletes(&self) -> &[RangeDelete] {
+        &self.range_deletes
     }
 
     /// The operations, sorted by (column, key), one per key.
@@ -68,6 +76,7 @@ impl Overlay {
                 WriteOp::Put { value, .. } => Overlaid::Put(value),
                 WriteOp::Delete { .. } => Overlaid::Deleted,
             },
+            Err(_) if self.range_deletes.iter().any(|range| range.covers(column, key)) => Overlaid::Deleted,
             Err(_) => Overlaid::Untouched,
         }
     }
@@ -99,20 +108,27 @@ impl Overlay {
         })
     }
 
-    /// `scan` over the store: `store_scan(limit)` must give the store's first `limit` entries
-    /// with `start <= key < end`.
+    /// `scan` over the store: `store_scan(start, end, limit)` must give the store's first `limit`
+    /// entries with `start <= key < end` (it is asked once for each part of the range that the
+    /// batch's range deletes leave).
     pub(super) fn scan<E>(
         &self,
         column: Column,
         start: &[u8],
         end: &[u8],
         limit: usize,
-        store_scan: impl FnOnce(usize) -> Result<Vec<Entry>, E>,
+        mut store_scan: impl FnMut(&[u8], &[u8], usize) -> Result<Vec<Entry>, E>,
     ) -> Result<Vec<Entry>, E> {
         let ours = self.range(column, start, end);
-        // Each of our operations hides at most one stored entry: this many more stored entries
-        // leave at least `limit` visible ones, or all there are.
-        let stored = store_scan(limit.saturating_add(ours.len()))?;
+        let mut stored = Vec::new();
+        for (from, to) in self.uncovered(column, start, end) {
+            // Each of our operations hides at most one stored entry: this many more stored
+            // entries leave at least `limit` visible ones, or all there are.
+            stored.extend(store_scan(from, to, limit.saturating_add(ours.len()))?);
+            if stored.len() >= limit.saturating_add(ours.len()) {
+                break;
+            }
+        }
         let stored = stored.into_iter().filter(|(key, _)| self.get(column, key) == Overlaid::Untouched);
         let ours = ours.iter().filter_map(|op| match op {
             WriteOp::Put { key, value, .. } => Some((key.clone(), value.clone())),
@@ -122,6 +138,31 @@ impl Overlay {
         merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         merged.truncate(limit);
         Ok(merged)
+    }
+
+    /// The parts of `start..end` of `column` that no range delete of the batch covers, in order.
+    fn uncovered<'a>(&'a self, column: Column, start: &'a [u8], end: &'a [u8]) -> Vec<(&'a [u8], &'a [u8])> {
+        let mut ranges: Vec<&RangeDelete> = self.range_deletes.iter().filter(|range| range.column == column).collect();
+        ranges.sort_by(|a, b| a.start.cmp(&b.start));
+        let mut parts = Vec::new();
+        let mut from = start;
+        for range in ranges {
+            if from >= end {
+                break;
+            }
+            if range.end.as_slice() <= from {
+                continue;
+            }
+            let to = range.start.as_slice().min(end);
+            if from < to {
+                parts.push((from, to));
+            }
+            from = from.max(range.end.as_slice());
+        }
+        if from < end {
+            parts.push((from, end));
+        }
+        parts
     }
 }
 
@@ -137,8 +178,11 @@ mod tests {
     /// A column's contents as a sorted map.
     type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
-    fn apply(model: &mut Model, ops: &[WriteOp]) {
-        for op in ops {
+    fn apply(model: &mut Model, batch: &WriteBatch) {
+        for range in batch.range_deletes() {
+            model.retain(|key, _| !range.covers(Column::Meta, key));
+        }
+        for op in batch.ops() {
             match op {
                 WriteOp::Put { key, value, .. } => {
                     model.insert(key.clone(), value.clone());
@@ -150,18 +194,27 @@ mod tests {
         }
     }
 
-    fn ops_of(raw: &[(bool, u8, u8)]) -> Vec<WriteOp> {
+    /// Keys of one or two bytes, so that prefixes and neighbours both occur.
+    fn key_of(raw: u8) -> Vec<u8> {
+        if raw % 3 == 0 {
+            vec![raw / 16]
+        } else {
+            vec![raw / 16, raw % 16]
+        }
+    }
+
+    /// A put, a delete or (for one raw operation in eight) a range delete to the next key
+    /// `value` steps on.
+    fn batch_of(raw: &[(bool, u8, u8)]) -> WriteBatch {
         let mut batch = WriteBatch::new();
         for (put, key, value) in raw {
-            // Keys of one or two bytes, so that prefixes and neighbours both occur.
-            let key = if key % 3 == 0 { vec![key / 16] } else { vec![key / 16, key % 16] };
-            if *put {
-                batch.put(Column::Meta, key, vec![*value]);
-            } else {
-                batch.delete(Column::Meta, key);
+            match (put, value % 8) {
+                (false, 0) => batch.delete_range(Column::Meta, key_of(*key), key_of(key.saturating_add(*value))),
+                (true, _) => batch.put(Column::Meta, key_of(*key), vec![*value]),
+                (false, _) => batch.delete(Column::Meta, key_of(*key)),
             }
         }
-        batch.into_ops()
+        batch
     }
 
     proptest! {
@@ -174,8 +227,8 @@ mod tests {
             probes in prop::collection::vec((any::<u8>(), any::<u8>(), 0usize..6), 1..20),
         ) {
             let mut store = Model::new();
-            apply(&mut store, &ops_of(&before));
-            let batch = ops_of(&batch);
+            apply(&mut store, &batch_of(&before));
+            let batch = batch_of(&batch);
             let mut after = store.clone();
             apply(&mut after, &batch);
             let overlay = Overlay::new(batch);
@@ -196,8 +249,8 @@ mod tests {
                 let expected = after.range(..=key.clone()).next_back().map(|(k, v)| (k.clone(), v.clone()));
                 prop_assert_eq!(at, expected);
                 let scanned = overlay
-                    .scan::<()>(Column::Meta, &key, &end, limit, |n| {
-                        Ok(store.range(key.clone()..).take_while(|(k, _)| **k < end).take(n).map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .scan::<()>(Column::Meta, &key, &end, limit, |from, to, n| {
+                        Ok(store.range(from.to_vec()..).take_while(|(k, _)| k.as_slice() < to).take(n).map(|(k, v)| (k.clone(), v.clone())).collect())
                     })
                     .unwrap();
                 let expected: Vec<Entry> = after
@@ -219,7 +272,7 @@ mod tests {
         batch.put(Column::Meta, b"j".to_vec(), b"1".to_vec());
         batch.put(Column::Meta, b"j".to_vec(), b"2".to_vec());
         batch.put(Column::Heights, b"k".to_vec(), b"3".to_vec());
-        let overlay = Overlay::new(batch.into_ops());
+        let overlay = Overlay::new(batch);
         assert_eq!(overlay.get(Column::Meta, b"k"), Overlaid::Deleted);
         assert_eq!(overlay.get(Column::Meta, b"j"), Overlaid::Put(b"2"));
         assert_eq!(overlay.get(Column::Heights, b"k"), Overlaid::Put(b"3"));

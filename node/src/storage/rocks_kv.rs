@@ -203,17 +203,21 @@ enum Logging {
     Unlogged,
 }
 
-/// Writes `ops` (sorted by column and key: each memtable is a skip list that remembers where its
-/// last insert went, so keys inserted in order skip the search from the top) as one batch.
+/// Writes `overlay`'s batch: its range deletes first, as [`WriteBatch`] promises, then its
+/// operations sorted by column and key (each memtable is a skip list that remembers where its
+/// last insert went, so keys inserted in order skip the search from the top).
 fn write_sorted(
     database: &Database,
-    ops: &[WriteOp],
+    overlay: &Overlay,
     logging: Logging,
     write_nanos: &AtomicU64,
 ) -> Result<(), StoreError> {
     let start = Instant::now();
     let mut rocks_batch = rocksdb::WriteBatch::default();
-    for op in ops {
+    for range in overlay.range_deletes() {
+        rocks_batch.delete_range_cf(database.column(range.column.name()), &range.start, &range.end);
+    }
+    for op in overlay.ops() {
         match op {
             WriteOp::Put { column, key, value } => rocks_batch.put_cf(database.column(column.name()), key, value),
             WriteOp::Delete { column, key } => rocks_batch.delete_cf(database.column(column.name()), key),
@@ -259,7 +263,7 @@ impl KvStore for RocksKv {
     fn scan(&self, column: Column, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         match self.overlay() {
             Some(overlay) => {
-                overlay.scan(column, start, end, limit, |limit| self.stored_scan(column, start, end, limit))
+                overlay.scan(column, start, end, limit, |from, to, limit| self.stored_scan(column, from, to, limit))
             }
             None => self.stored_scan(column, start, end, limit),
         }
@@ -267,9 +271,9 @@ impl KvStore for RocksKv {
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         // A block's batch mixes columns and orders (hashes, versions); the overlay sorts it.
-        let overlay = Arc::new(Overlay::new(batch.into_ops()));
+        let overlay = Arc::new(Overlay::new(batch));
         let Some(behind) = &self.behind else {
-            return write_sorted(&self.database, overlay.ops(), Logging::Synced, &self.write_nanos);
+            return write_sorted(&self.database, &overlay, Logging::Synced, &self.write_nanos);
         };
         let _writing = lock(&behind.writing);
         behind.wait()?;
@@ -285,7 +289,7 @@ impl KvStore for RocksKv {
             // The writer sorts the batch (unless a reader needed it first) and frees the one
             // before: neither is work for the thread that executes blocks.
             drop(previous);
-            write_sorted(&database, overlay.ops(), Logging::Unlogged, &write_nanos)?;
+            write_sorted(&database, &overlay, Logging::Unlogged, &write_nanos)?;
             if persist {
                 database.persist_memtables();
             }
@@ -349,6 +353,42 @@ mod tests {
         let kv = RocksKv::new(Database::open(&path).unwrap());
         assert_eq!(kv.get(Column::Meta, b"last").unwrap(), Some(vec![19]));
         assert_eq!(kv.scan(Column::Heights, &[], &[0xff], 10).unwrap(), vec![(vec![19], vec![19])]);
+    }
+
+    #[test]
+    fn range_deletes_remove_their_range_in_flight_on_disk_and_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let keys = |kv: &RocksKv| -> Vec<u8> {
+            kv.scan(Column::TreeNodes, &[], &[0xff], 100).unwrap().iter().map(|(key, _)| key[0]).collect()
+        };
+        {
+            let kv = RocksKv::write_behind(Database::open(&path).unwrap());
+            let mut batch = WriteBatch::new();
+            for k in 0..10u8 {
+                batch.put(Column::TreeNodes, vec![k], vec![k]);
+            }
+            kv.write(batch).unwrap();
+            kv.flush().unwrap();
+            kv.database.persist_memtables();
+            // Nodes 2..6 go in a range delete; the same batch puts 4 (after it) and 12.
+            let mut batch = WriteBatch::new();
+            batch.put(Column::TreeNodes, vec![4], vec![40]);
+            batch.delete_range(Column::TreeNodes, vec![2], vec![6]);
+            batch.put(Column::TreeNodes, vec![12], vec![12]);
+            kv.write(batch).unwrap();
+            // In flight, through the overlay: the scan skips the range without losing its limit.
+            assert_eq!(keys(&kv), vec![0, 1, 4, 6, 7, 8, 9, 12]);
+            assert_eq!(kv.scan(Column::TreeNodes, &[1], &[0xff], 3).unwrap().len(), 3);
+            assert_eq!(kv.get(Column::TreeNodes, &[3]).unwrap(), None);
+            assert_eq!(kv.get(Column::TreeNodes, &[4]).unwrap(), Some(vec![40]));
+            kv.flush().unwrap();
+            assert_eq!(keys(&kv), vec![0, 1, 4, 6, 7, 8, 9, 12], "in RocksDB");
+            kv.database.persist_memtables();
+        }
+        let kv = RocksKv::new(Database::open(&path).unwrap());
+        assert_eq!(keys(&kv), vec![0, 1, 4, 6, 7, 8, 9, 12], "after a reopen");
+        assert_eq!(kv.get(Column::TreeNodes, &[5]).unwrap(), None);
     }
 
     /// Where a crashing child writes, and how (see `crash_child`).
