@@ -44,11 +44,15 @@ pub enum Column {
     Heights,
     /// Singletons: `"last_committed"` → `borsh(HeightRecord)`, `"genesis_hash"` → 32 bytes.
     Meta,
+    /// How many of each version's tree nodes are still in the newest tree (SMT only):
+    /// `version (8, BE)` → `borsh(VersionNodes)`, so that pruning can delete a version whose
+    /// nodes were all replaced with one range delete.
+    TreeVersions,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 8] = [
+    pub const ALL: [Column; 9] = [
         Column::TreeNodes,
         Column::TreeValues,
         Column::StaleNodes,
@@ -57,6 +61,7 @@ impl Column {
         Column::TxIndex,
         Column::Heights,
         Column::Meta,
+        Column::TreeVersions,
     ];
 
     /// The column family name.
@@ -70,6 +75,7 @@ impl Column {
             Column::TxIndex => "ledger_tx_index",
             Column::Heights => "ledger_heights",
             Column::Meta => "ledger_meta",
+            Column::TreeVersions => "ledger_tree_versions",
         }
     }
 

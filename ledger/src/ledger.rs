@@ -12,8 +12,9 @@
 //! caller must reopen, which finds the last whole block.
 //!
 //! Pruning: the states of the last `versions_kept_max` heights are kept; older tree nodes and
-//! values are deleted (at most `prune_entries_per_block_max` per block, the rest at the next
-//! block). Receipts, the transaction index and height records are history and are kept.
+//! values are deleted every `prune_interval` heights, together (at most
+//! `prune_entries_per_block_max` per block, the rest at the next block). Receipts, the
+//! transaction index and height records are history and are kept.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::{Address, Hash, PublicKey};
@@ -49,8 +50,14 @@ pub struct LedgerConfig {
     /// Default 1000.
     pub versions_kept_max: u64,
     /// Most tree nodes and values deleted by pruning in one block's batch, so that a batch stays
-    /// bounded. At least 1. Default 200000.
+    /// bounded (a range delete counts as one). At least 1. Default 200000.
     pub prune_entries_per_block_max: usize,
+    /// Pruning runs when the oldest kept height is a multiple of this (and at the first block
+    /// after an open, and at the next block when it left work over), deleting together what
+    /// became prunable since: the tree then deletes whole versions in fewer, longer ranges. The
+    /// states of at most this many heights beyond `versions_kept_max` wait on disk; reads of
+    /// them are refused all the same. At least 1 (every block). Default 16.
+    pub prune_interval: u64,
     /// Threads for signature checks; results never depend on it. Default 1.
     pub signature_threads: usize,
     /// Threads for updating the state tree (its 16 subtrees below the root are split between
@@ -73,6 +80,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             versions_kept_max: 1000,
             prune_entries_per_block_max: 200_000,
+            prune_interval: 16,
             signature_threads: 1,
             tree_threads: 1,
             values_cached_max: SmtCommitment::VALUES_CACHED_DEFAULT,
@@ -107,6 +115,9 @@ pub struct Ledger<K: KvStore, C: StateCommitment = SmtCommitment> {
     last: HeightRecord,
     poisoned: bool,
     tx_index: TxIndex,
+    /// Whether the next block prunes whatever its interval: after an open, or when the last
+    /// pruning reached its bound.
+    prune_next: bool,
 }
 
 /// The state at one height, as a [`StateView`].
@@ -165,6 +176,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
     pub fn open_with(kv: K, commitment: C, genesis: &Genesis, config: LedgerConfig) -> Result<Self, LedgerError> {
         assert!(config.versions_kept_max >= 1, "versions_kept_max must be at least 1");
         assert!(config.prune_entries_per_block_max >= 1, "prune_entries_per_block_max must be at least 1");
+        assert!(config.prune_interval >= 1, "prune_interval must be at least 1");
         let rules = ChainRules::from_genesis(genesis);
         let last = match kv.get(Column::Meta, META_GENESIS_HASH)? {
             Some(stored) => {
@@ -189,7 +201,7 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         };
         commitment.opened(last.height);
         let tx_index = TxIndex::open(&kv, last.height, config.tx_index_run_entries)?;
-        Ok(Ledger { kv, commitment, rules, config, last, poisoned: false, tx_index })
+        Ok(Ledger { kv, commitment, rules, config, last, poisoned: false, tx_index, prune_next: true })
     }
 
     fn write_genesis(kv: &K, commitment: &C, genesis: &Genesis) -> Result<HeightRecord, LedgerError> {
@@ -326,13 +338,19 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         let index_step = self.tx_index.add_block(outcome.height, &outcome.receipts, &mut batch);
         put_height_record(&mut batch, &record);
         let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));
-        self.commitment.prune(&self.kv, oldest_kept, self.config.prune_entries_per_block_max, &mut batch)?;
+        let prune = self.prune_next || oldest_kept.0 % self.config.prune_interval == 0;
+        let mut prune_next = false;
+        if prune {
+            let bound = self.config.prune_entries_per_block_max;
+            prune_next = self.commitment.prune(&self.kv, oldest_kept, bound, &mut batch)? >= bound;
+        }
         if let Err(error) = self.kv.write(batch) {
             self.poisoned = true;
             return Err(error.into());
         }
         self.commitment.committed(record.height, record.state_root, &outcome.writes);
         self.tx_index.committed(index_step);
+        self.prune_next = prune_next;
         self.last = record;
         Ok(&self.last)
     }

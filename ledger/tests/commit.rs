@@ -43,7 +43,8 @@ fn blocks(raw: &[Vec<Entry>]) -> Vec<Vec<Vec<u8>>> {
 
 fn run(kv: Arc<MemKv>, blocks: &[Vec<Vec<u8>>], threads: usize) -> (Vec<keel_ledger::HeightRecord>, Vec<ReasonCode>) {
     let genesis = genesis(&[1_000; ACCOUNTS as usize]);
-    let config = LedgerConfig { signature_threads: threads, versions_kept_max: 2, ..Default::default() };
+    let config =
+        LedgerConfig { signature_threads: threads, versions_kept_max: 2, prune_interval: 1, ..Default::default() };
     let mut ledger = Ledger::open(kv, &genesis, config).unwrap();
     let mut records = vec![*ledger.last_committed()];
     let mut codes = Vec::new();
@@ -159,7 +160,7 @@ fn a_dropped_batch_leaves_the_previous_block() {
 #[test]
 fn pruning_bounds_the_tree() {
     let genesis = genesis(&[1_000_000; 4]);
-    let config = LedgerConfig { versions_kept_max: 2, ..Default::default() };
+    let config = LedgerConfig { versions_kept_max: 2, prune_interval: 1, ..Default::default() };
     let mut ledger = Ledger::open(MemKv::new(), &genesis, config).unwrap();
     let mut sizes = Vec::new();
     for height in 1..=40u64 {

@@ -22,8 +22,8 @@
 //! ones, `KEEL_BENCH_STORE=rocksdb|rocksdb-sync|memory` the store (default rocksdb, write-behind
 //! as the node runs it, in a temporary directory; `rocksdb-sync` writes each block before the
 //! next executes), `KEEL_BENCH_ONLY=with-signatures|with-signatures-inline|pre-verified` one of
-//! the three runs, and `KEEL_BENCH_VERSIONS_KEPT` the ledger's `versions_kept_max` (default
-//! 1,000: pruning starts after block 1,000; with a small value every measured block prunes).
+//! the three runs, and `KEEL_BENCH_VERSIONS_KEPT` and `KEEL_BENCH_PRUNE_INTERVAL` the ledger's
+//! `versions_kept_max` (default 1,000: pruning starts after block 1,000) and `prune_interval`.
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
@@ -161,6 +161,9 @@ fn run<K: KvStore + Clone>(
     let mut config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
     if let Some(&kept) = sizes("KEEL_BENCH_VERSIONS_KEPT", &[]).first() {
         config.versions_kept_max = kept as u64;
+    }
+    if let Some(&interval) = sizes("KEEL_BENCH_PRUNE_INTERVAL", &[]).first() {
+        config.prune_interval = interval as u64;
     }
     let mut ledger = Ledger::open(kv, genesis, config.clone()).expect("open");
     if std::env::var("KEEL_BENCH_CACHES").is_ok_and(|caches| caches == "cold") {

@@ -7,8 +7,8 @@
 //! the batch) and writes about 140,000 store entries (a node per leaf, a stale-index entry per
 //! replaced node and value). This tree keeps leaves, values included, inside their parent node,
 //! updates each touched node once with a sorted batch (the 16 subtrees below the root split over
-//! `tree_threads` threads), keeps the newest nodes in memory, and writes one stale list per
-//! version instead of an entry per stale item.
+//! `tree_threads` threads), keeps the newest nodes in memory, writes one stale list per version
+//! instead of an entry per stale item, and prunes whole versions with range deletes.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
 //! * `TreeNodes`: see [`node`] — `version ‖ path` → node, leaves and their values inside, and the
@@ -19,11 +19,16 @@
 //! * `StaleNodes`: `version (8, BE)` → borsh list of the node keys that version replaced. Those
 //!   are needed only by older versions; pruning deletes them once the version is at or below the
 //!   oldest kept. (`TreeValues` and `StaleValues` are [`crate::JmtCommitment`]'s only.)
+//! * `TreeVersions`: how many of each version's nodes are still in the newest tree (see
+//!   `smt/liveness.rs`). A version whose nodes were all replaced at or below the oldest kept version
+//!   is deleted whole, one range delete for a run of such versions; only the replaced nodes of
+//!   versions that still have live nodes are deleted one by one from the stale lists.
 //!
 //! Memory: the newest node of each path is cached (`NodeCache` below), values through the
 //! [`ValueCache`]. Both are filled only from committed blocks (or reads of committed state), so
 //! they never change a result.
 
+mod liveness;
 pub mod node;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -38,6 +43,7 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
+use liveness::{key_version, Liveness};
 use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VALUE_BYTES_MAX};
 
 /// The sparse Merkle tree commitment (see the module docs).
@@ -45,6 +51,7 @@ use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VA
 pub struct SmtCommitment {
     values: Arc<ValueCache>,
     nodes: Arc<NodeCache>,
+    liveness: Arc<Liveness>,
     threads: usize,
     parallel_updates_min: usize,
 }
@@ -65,6 +72,7 @@ impl SmtCommitment {
         SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
             nodes: Arc::new(NodeCache::new(nodes_max)),
+            liveness: Arc::new(Liveness::default()),
             threads: 1,
             parallel_updates_min: PARALLEL_ITEMS_MIN,
         }
@@ -551,9 +559,11 @@ impl StateCommitment for SmtCommitment {
         // The stale list is sorted, so that its bytes do not depend on the thread count. (Nodes go
         // into the batch in the order the threads built them: each key is written once.)
         builder.stale_nodes.sort_unstable();
+        let written = builder.encoded.len();
         for (key, node) in builder.encoded {
             batch.put(Column::TreeNodes, key, node);
         }
+        self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
         if !builder.stale_nodes.is_empty() {
             batch.put(Column::StaleNodes, version.0.to_be_bytes().to_vec(), encode_keys(&builder.stale_nodes));
         }
@@ -563,6 +573,7 @@ impl StateCommitment for SmtCommitment {
 
     fn opened(&self, version: Height) {
         self.values.opened(version.0);
+        self.liveness.forget();
     }
 
     fn read_many<K: KvStore>(
@@ -600,6 +611,7 @@ impl StateCommitment for SmtCommitment {
     }
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
+        self.liveness.committed(version.0, root);
         let replaced = match self.nodes.take_committed(version.0, root) {
             Some(PendingNodes { nodes, updates, .. }) => {
                 let values = || self.values.committed(version.0, updates.into_iter());
@@ -684,27 +696,37 @@ impl StateCommitment for SmtCommitment {
         batch: &mut WriteBatch,
     ) -> Result<usize, LedgerError> {
         // Items replaced at version v are needed only below v: delete them once v <= oldest_kept.
+        // A node of a version that lost all its nodes is left to that version's range delete
+        // (below, now or once the version that replaced its last node is at or below the oldest
+        // kept); the others, one by one.
+        let dead = self.liveness.dead_versions(kv)?;
         let end = oldest_kept.0.checked_add(1).map_or(vec![0xff; 9], |v| v.to_be_bytes().to_vec());
         let mut deleted = 0;
         // A handful of lists at a time: each holds a whole version's replaced nodes.
-        for (key, bytes) in kv.scan(Column::StaleNodes, &[], &end, 16)? {
-            let room = entries_max - deleted;
-            if room == 0 {
-                break;
-            }
-            let mut keys: Vec<Vec<u8>> =
+        'lists: for (key, bytes) in kv.scan(Column::StaleNodes, &[], &end, 16)? {
+            let keys: Vec<Vec<u8>> =
                 borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
-            let now = keys.len().min(room);
-            for stale in keys.drain(..now) {
+            let mut keys = keys.into_iter();
+            while let Some(stale) = keys.next() {
+                if dead.binary_search(&key_version(&stale)?).is_ok() {
+                    continue;
+                }
+                if deleted == entries_max {
+                    // The rest of this list waits for the next call.
+                    let rest: Vec<Vec<u8>> = std::iter::once(stale).chain(keys).collect();
+                    batch.put(Column::StaleNodes, key, encode_keys(&rest));
+                    break 'lists;
+                }
                 batch.delete(Column::TreeNodes, stale);
+                deleted += 1;
             }
-            deleted += now;
-            if keys.is_empty() {
-                batch.delete(Column::StaleNodes, key);
-            } else {
-                batch.put(Column::StaleNodes, key, encode_keys(&keys));
-                break;
-            }
+            batch.delete(Column::StaleNodes, key);
+        }
+        let room = entries_max - deleted;
+        for range in self.liveness.take_prunable(kv, oldest_kept.0, room.div_ceil(2), batch)? {
+            batch.delete_range(Column::TreeNodes, range.start.to_be_bytes().to_vec(), range.end.to_be_bytes().to_vec());
+            // The range delete of the nodes and the one of their counts.
+            deleted += 2;
         }
         Ok(deleted)
     }
