@@ -1,22 +1,25 @@
-//! Which versions of the tree still have nodes in the newest tree, so that pruning can delete a
-//! version whose nodes were all replaced with one range delete instead of a delete per node.
+//! Which groups of tree nodes still have nodes in the newest tree, so that pruning can delete a
+//! group whose nodes were all replaced with one range delete instead of a delete per node.
 //!
-//! Node keys start with the version that wrote them (`version ‖ path`), so all of a version's
-//! nodes are one key range. A version writes some nodes; later versions replace them one by one
-//! (each node is replaced at most once: only nodes of the newest tree are replaced). Once the
-//! last is replaced, at version `d`, no version from `d` on needs any of them, and once `d` is at
-//! or below the oldest kept version, no kept version does: the whole range can go. Under load
-//! this is how nearly every version ends (at a million accounts and 1,000-transfer blocks, a
-//! version's last node is replaced within a few hundred blocks), so pruning writes a handful of
-//! range deletes where it wrote a delete for each of thousands of nodes a block, each one a
-//! memtable insert at a random place among older keys.
+//! Node keys are `version ‖ path length ‖ path`, so the nodes one version wrote at one depth are
+//! one key range: a *group*, named by the first 9 bytes of its keys. A version writes some nodes;
+//! later versions replace them one by one (each node is replaced at most once: only nodes of the
+//! newest tree are replaced). Once a group's last node is replaced, at version `d`, no version
+//! from `d` on needs any of its nodes, and once `d` is at or below the oldest kept version, no
+//! kept version does: the whole range can go, and consecutive such groups go in one range delete.
 //!
-//! The counts are kept in `Column::TreeVersions` (`version (8, BE)` → [`VersionNodes`]), each
-//! block's changes in its own batch, and in memory. Versions written before the counts existed
-//! (stores from before) have no entry: their replaced nodes are deleted one by one, as before.
+//! Groups rather than whole versions because depths age differently: the nodes near the root are
+//! rewritten by nearly every block, while at a million accounts the deepest ones hold two or
+//! three accounts each and a 1,000-transfer block rewrites each with a chance of about 1 in 250,
+//! so a version's last deep node lives for thousands of blocks. Its upper groups go by range as
+//! soon as they are prunable; only the replaced nodes of groups that still have live nodes are
+//! deleted one by one (from the version's stale list), each a memtable insert among older keys.
+//!
+//! The counts are kept in `Column::TreeVersions` (group → [`GroupNodes`]), each block's changes in
+//! its own batch, and in memory. Versions written before the counts existed (stores from before)
+//! have no entries: their replaced nodes are deleted one by one, as before.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -26,16 +29,36 @@ use super::node::Version;
 use crate::error::{corrupt, LedgerError};
 use crate::kv::{Column, KvStore, WriteBatch};
 
-/// What the store records of a version's nodes.
+/// The nodes one version wrote at one depth: `version (8, BE) ‖ path length (1)`, the first 9
+/// bytes of each of their keys.
+pub(super) type Group = [u8; GROUP_BYTES];
+
+const GROUP_BYTES: usize = 9;
+
+/// The group of a node key.
+pub(super) fn key_group(key: &[u8]) -> Result<Group, LedgerError> {
+    key.get(..GROUP_BYTES)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| corrupt(Column::TreeNodes, "a node key shorter than its version and path length"))
+}
+
+/// The key just after every key of `group` (path lengths are at most 64: no carry).
+fn group_end(group: &Group) -> Vec<u8> {
+    let mut end = group.to_vec();
+    end[GROUP_BYTES - 1] += 1;
+    end
+}
+
+/// What the store records of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub(super) struct VersionNodes {
-    /// How many of the nodes it wrote are still in the newest tree.
+pub(super) struct GroupNodes {
+    /// How many of its nodes are still in the newest tree.
     pub live: u64,
     /// The version that replaced the last of them (once `live` is 0).
     pub dead_at: Option<Version>,
 }
 
-/// The counts of every tracked version not yet deleted (see the module docs).
+/// The counts of every tracked group not yet deleted (see the module docs).
 #[derive(Debug, Default)]
 pub(super) struct Liveness {
     state: Mutex<State>,
@@ -44,7 +67,7 @@ pub(super) struct Liveness {
 #[derive(Debug, Default)]
 struct State {
     /// `None` until read from the store (and again after a commit this instance did not apply).
-    versions: Option<BTreeMap<Version, VersionNodes>>,
+    groups: Option<BTreeMap<Group, GroupNodes>>,
     /// The entries the last applied version changes, until it commits.
     applied: Option<Applied>,
 }
@@ -53,17 +76,11 @@ struct State {
 struct Applied {
     version: Version,
     root: Hash,
-    changes: Vec<(Version, VersionNodes)>,
+    changes: Vec<(Group, GroupNodes)>,
 }
 
-/// The version a node key belongs to (its first 8 bytes).
-pub(super) fn key_version(key: &[u8]) -> Result<Version, LedgerError> {
-    let bytes: [u8; 8] = key
-        .get(..8)
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| corrupt(Column::StaleNodes, "a node key shorter than its version"))?;
-    Ok(Version::from_be_bytes(bytes))
-}
+/// A range delete: keys `start <= key < end`.
+pub(super) type KeyRange = (Vec<u8>, Vec<u8>);
 
 impl Liveness {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -74,16 +91,16 @@ impl Liveness {
     /// The state with the counts read from the store if they are not in memory.
     fn loaded<K: KvStore>(&self, kv: &K) -> Result<MutexGuard<'_, State>, LedgerError> {
         let mut state = self.lock();
-        if state.versions.is_none() {
-            let mut versions = BTreeMap::new();
-            for (key, bytes) in kv.scan(Column::TreeVersions, &[], &[0xff; 9], usize::MAX)? {
-                let version =
-                    key_version(&key).map_err(|_| corrupt(Column::TreeVersions, "a key of fewer than 8 bytes"))?;
+        if state.groups.is_none() {
+            let mut groups = BTreeMap::new();
+            for (key, bytes) in kv.scan(Column::TreeVersions, &[], &[0xff; GROUP_BYTES + 1], usize::MAX)? {
+                let group: Group =
+                    key.try_into().map_err(|_| corrupt(Column::TreeVersions, "a key that is not 9 bytes"))?;
                 let nodes =
-                    VersionNodes::try_from_slice(&bytes).map_err(|e| corrupt(Column::TreeVersions, e.to_string()))?;
-                versions.insert(version, nodes);
+                    GroupNodes::try_from_slice(&bytes).map_err(|e| corrupt(Column::TreeVersions, e.to_string()))?;
+                groups.insert(group, nodes);
             }
-            state.versions = Some(versions);
+            state.groups = Some(groups);
         }
         Ok(state)
     }
@@ -93,48 +110,51 @@ impl Liveness {
         *self.lock() = State::default();
     }
 
-    /// Records in `batch` that `version` (with root `root`) wrote `written` nodes and replaced
-    /// the nodes of `stale` (their keys, sorted); the counts in memory change when it commits.
-    pub(super) fn apply<K: KvStore>(
+    /// Records in `batch` that `version` (with root `root`) wrote the nodes of `written` and
+    /// replaced those of `stale` (their keys; `stale` sorted); the counts in memory change when
+    /// it commits.
+    pub(super) fn apply<'k, K: KvStore>(
         &self,
         kv: &K,
         version: Version,
         root: Hash,
-        written: usize,
+        written: impl Iterator<Item = &'k [u8]>,
         stale: &[Vec<u8>],
         batch: &mut WriteBatch,
     ) -> Result<(), LedgerError> {
         let mut state = self.loaded(kv)?;
-        let versions = state.versions.as_ref().expect("loaded");
-        // `stale` is sorted, so each version's keys are one run.
-        let mut replaced: Vec<(Version, u64)> = Vec::new();
+        let groups = state.groups.as_ref().expect("loaded");
+        // `stale` is sorted, so each group's keys are one run.
+        let mut replaced: Vec<(Group, u64)> = Vec::new();
         for key in stale {
-            let old = key_version(key)?;
+            let group = key_group(key)?;
             match replaced.last_mut() {
-                Some((last, count)) if *last == old => *count += 1,
-                _ => replaced.push((old, 1)),
+                Some((last, count)) if *last == group => *count += 1,
+                _ => replaced.push((group, 1)),
             }
         }
-        let mut changes = Vec::with_capacity(replaced.len() + 1);
-        for (old, count) in replaced {
-            // Versions from before the counts were kept have no entry.
-            let Some(nodes) = versions.get(&old) else { continue };
+        let mut changes = Vec::with_capacity(replaced.len() + 8);
+        for (group, count) in replaced {
+            // Versions from before the counts were kept have no entries.
+            let Some(nodes) = groups.get(&group) else { continue };
             let live = nodes.live.checked_sub(count).ok_or_else(|| {
-                corrupt(
-                    Column::TreeVersions,
-                    format!("version {version} replaces more nodes of version {old} than are live"),
-                )
+                corrupt(Column::TreeVersions, format!("version {version} replaces more nodes of a group than are live"))
             })?;
-            changes.push((old, VersionNodes { live, dead_at: (live == 0).then_some(version) }));
+            changes.push((group, GroupNodes { live, dead_at: (live == 0).then_some(version) }));
         }
-        let written = u64::try_from(written).expect("a version writes fewer than 2^64 nodes");
-        changes.push((version, VersionNodes { live: written, dead_at: (written == 0).then_some(version) }));
-        for (changed, nodes) in &changes {
-            batch.put(
-                Column::TreeVersions,
-                changed.to_be_bytes().to_vec(),
-                borsh::to_vec(nodes).expect("borsh into a Vec"),
-            );
+        // Every new node is `version`'s: count them by path length.
+        let mut by_length = [0u64; 256];
+        for key in written {
+            by_length[key_group(key)?[GROUP_BYTES - 1] as usize] += 1;
+        }
+        for (length, &live) in by_length.iter().enumerate().filter(|(_, live)| **live > 0) {
+            let mut group = [0u8; GROUP_BYTES];
+            group[..8].copy_from_slice(&version.to_be_bytes());
+            group[8] = length as u8;
+            changes.push((group, GroupNodes { live, dead_at: None }));
+        }
+        for (group, nodes) in &changes {
+            batch.put(Column::TreeVersions, group.to_vec(), borsh::to_vec(nodes).expect("borsh into a Vec"));
         }
         state.applied = Some(Applied { version, root, changes });
         Ok(())
@@ -144,63 +164,64 @@ impl Liveness {
     /// was the version applied last; else the counts are read again from the store).
     pub(super) fn committed(&self, version: Version, root: Hash) {
         let mut state = self.lock();
-        match (state.applied.take(), state.versions.as_mut()) {
-            (Some(applied), Some(versions)) if applied.version == version && applied.root == root => {
-                versions.extend(applied.changes);
+        match (state.applied.take(), state.groups.as_mut()) {
+            (Some(applied), Some(groups)) if applied.version == version && applied.root == root => {
+                groups.extend(applied.changes);
             }
-            _ => state.versions = None,
+            _ => state.groups = None,
         }
     }
 
-    /// The versions all of whose nodes were replaced (by versions committed so far), ascending.
-    pub(super) fn dead_versions<K: KvStore>(&self, kv: &K) -> Result<Vec<Version>, LedgerError> {
+    /// The groups all of whose nodes were replaced (by versions committed so far), ascending.
+    pub(super) fn dead_groups<K: KvStore>(&self, kv: &K) -> Result<Vec<Group>, LedgerError> {
         let state = self.loaded(kv)?;
-        let versions = state.versions.as_ref().expect("loaded");
-        Ok(versions.iter().filter(|(_, nodes)| nodes.dead_at.is_some()).map(|(version, _)| *version).collect())
+        let groups = state.groups.as_ref().expect("loaded");
+        Ok(groups.iter().filter(|(_, nodes)| nodes.dead_at.is_some()).map(|(group, _)| *group).collect())
     }
 
-    /// Takes out the versions whose nodes were all replaced at or before `oldest_kept` (no kept
-    /// version needs them): as ranges of versions that are consecutive among the tracked ones,
-    /// at most `ranges_max` of them, oldest first. Their entries' deletion goes into `batch`.
+    /// Takes out the groups whose nodes were all replaced at or before `oldest_kept` (no kept
+    /// version needs them): as key ranges of groups that are consecutive among the tracked ones,
+    /// at most `ranges_max` of them, oldest first. The deletion of their entries goes into
+    /// `batch`; the caller deletes their nodes.
     pub(super) fn take_prunable<K: KvStore>(
         &self,
         kv: &K,
         oldest_kept: Version,
         ranges_max: usize,
         batch: &mut WriteBatch,
-    ) -> Result<Vec<Range<Version>>, LedgerError> {
+    ) -> Result<Vec<KeyRange>, LedgerError> {
         if ranges_max == 0 {
             return Ok(Vec::new());
         }
         let mut state = self.loaded(kv)?;
-        let versions = state.versions.as_mut().expect("loaded");
-        let prunable = |nodes: &VersionNodes| nodes.dead_at.is_some_and(|dead_at| dead_at <= oldest_kept);
-        let mut ranges: Vec<Range<Version>> = Vec::new();
-        let mut run: Option<Range<Version>> = None;
-        for (version, nodes) in versions.iter() {
+        let groups = state.groups.as_mut().expect("loaded");
+        let prunable = |nodes: &GroupNodes| nodes.dead_at.is_some_and(|dead_at| dead_at <= oldest_kept);
+        // Runs of prunable groups, as (first, last) groups. A run extends over groups deleted
+        // before (no entry), never over one still needed.
+        let mut runs: Vec<(Group, Group)> = Vec::new();
+        let mut run: Option<(Group, Group)> = None;
+        for (group, nodes) in groups.iter() {
             if prunable(nodes) {
-                // A run extends over versions deleted before (no entry), never over a kept one.
-                run = Some(run.map_or(*version..version + 1, |run| run.start..version + 1));
+                run = Some(run.map_or((*group, *group), |(first, _)| (first, *group)));
             } else if let Some(done) = run.take() {
-                ranges.push(done);
-                if ranges.len() == ranges_max {
+                runs.push(done);
+                if runs.len() == ranges_max {
                     break;
                 }
             }
         }
-        if ranges.len() < ranges_max {
-            ranges.extend(run);
+        if runs.len() < ranges_max {
+            runs.extend(run);
         }
-        for range in &ranges {
-            let doomed: Vec<Version> = versions.range(range.clone()).map(|(version, _)| *version).collect();
-            for version in doomed {
-                versions.remove(&version);
+        let mut ranges = Vec::with_capacity(runs.len());
+        for (first, last) in runs {
+            let doomed: Vec<Group> = groups.range(first..=last).map(|(group, _)| *group).collect();
+            for group in doomed {
+                groups.remove(&group);
             }
-            batch.delete_range(
-                Column::TreeVersions,
-                range.start.to_be_bytes().to_vec(),
-                range.end.to_be_bytes().to_vec(),
-            );
+            let range = (first.to_vec(), group_end(&last));
+            batch.delete_range(Column::TreeVersions, range.0.clone(), range.1.clone());
+            ranges.push(range);
         }
         Ok(ranges)
     }

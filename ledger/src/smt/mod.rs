@@ -8,7 +8,7 @@
 //! replaced node and value). This tree keeps leaves, values included, inside their parent node,
 //! updates each touched node once with a sorted batch (the 16 subtrees below the root split over
 //! `tree_threads` threads), keeps the newest nodes in memory, writes one stale list per version
-//! instead of an entry per stale item, and prunes whole versions with range deletes.
+//! instead of an entry per stale item, and prunes with range deletes what it can.
 //!
 //! Layout (columns of [`crate::kv::Column`]):
 //! * `TreeNodes`: see [`node`] — `version ‖ path` → node, leaves and their values inside, and the
@@ -19,10 +19,11 @@
 //! * `StaleNodes`: `version (8, BE)` → borsh list of the node keys that version replaced. Those
 //!   are needed only by older versions; pruning deletes them once the version is at or below the
 //!   oldest kept. (`TreeValues` and `StaleValues` are [`crate::JmtCommitment`]'s only.)
-//! * `TreeVersions`: how many of each version's nodes are still in the newest tree (see
-//!   `smt/liveness.rs`). A version whose nodes were all replaced at or below the oldest kept version
-//!   is deleted whole, one range delete for a run of such versions; only the replaced nodes of
-//!   versions that still have live nodes are deleted one by one from the stale lists.
+//! * `TreeVersions`: `version (8, BE) ‖ path length (1)` → how many of the nodes that version
+//!   wrote at that depth are still in the newest tree (see `smt/liveness.rs`). Such a group whose
+//!   nodes were all replaced at or below the oldest kept version is deleted whole, one range
+//!   delete for a run of such groups; only the replaced nodes of groups that still have live
+//!   nodes are deleted one by one, from the stale lists.
 //!
 //! Memory: the newest node of each path is cached (`NodeCache` below), values through the
 //! [`ValueCache`]. Both are filled only from committed blocks (or reads of committed state), so
@@ -43,7 +44,7 @@ use crate::height::Height;
 use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
-use liveness::{key_version, Liveness};
+use liveness::{key_group, Liveness};
 use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VALUE_BYTES_MAX};
 
 /// The sparse Merkle tree commitment (see the module docs).
@@ -559,11 +560,11 @@ impl StateCommitment for SmtCommitment {
         // The stale list is sorted, so that its bytes do not depend on the thread count. (Nodes go
         // into the batch in the order the threads built them: each key is written once.)
         builder.stale_nodes.sort_unstable();
-        let written = builder.encoded.len();
+        let written = builder.encoded.iter().map(|(key, _)| key.as_slice());
+        self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
         for (key, node) in builder.encoded {
             batch.put(Column::TreeNodes, key, node);
         }
-        self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
         if !builder.stale_nodes.is_empty() {
             batch.put(Column::StaleNodes, version.0.to_be_bytes().to_vec(), encode_keys(&builder.stale_nodes));
         }
@@ -696,10 +697,10 @@ impl StateCommitment for SmtCommitment {
         batch: &mut WriteBatch,
     ) -> Result<usize, LedgerError> {
         // Items replaced at version v are needed only below v: delete them once v <= oldest_kept.
-        // A node of a version that lost all its nodes is left to that version's range delete
-        // (below, now or once the version that replaced its last node is at or below the oldest
-        // kept); the others, one by one.
-        let dead = self.liveness.dead_versions(kv)?;
+        // A node of a group (a version's nodes at one depth) that lost all its nodes is left to
+        // the group's range delete (below, now or once the version that replaced its last node
+        // is at or below the oldest kept); the others, one by one.
+        let dead = self.liveness.dead_groups(kv)?;
         let end = oldest_kept.0.checked_add(1).map_or(vec![0xff; 9], |v| v.to_be_bytes().to_vec());
         let mut deleted = 0;
         // A handful of lists at a time: each holds a whole version's replaced nodes.
@@ -708,7 +709,7 @@ impl StateCommitment for SmtCommitment {
                 borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
             let mut keys = keys.into_iter();
             while let Some(stale) = keys.next() {
-                if dead.binary_search(&key_version(&stale)?).is_ok() {
+                if dead.binary_search(&key_group(&stale)?).is_ok() {
                     continue;
                 }
                 if deleted == entries_max {
@@ -723,8 +724,8 @@ impl StateCommitment for SmtCommitment {
             batch.delete(Column::StaleNodes, key);
         }
         let room = entries_max - deleted;
-        for range in self.liveness.take_prunable(kv, oldest_kept.0, room.div_ceil(2), batch)? {
-            batch.delete_range(Column::TreeNodes, range.start.to_be_bytes().to_vec(), range.end.to_be_bytes().to_vec());
+        for (start, end) in self.liveness.take_prunable(kv, oldest_kept.0, room.div_ceil(2), batch)? {
+            batch.delete_range(Column::TreeNodes, start, end);
             // The range delete of the nodes and the one of their counts.
             deleted += 2;
         }

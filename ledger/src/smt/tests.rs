@@ -1,6 +1,6 @@
 //! The tree against jmt: the same writes give the same roots, the same proofs and the same reads
 //! at every kept version, with and without caches, and pruning keeps exactly the kept versions
-//! (whole versions by range once all their nodes were replaced, the rest node by node).
+//! (a version's nodes at one depth by range once all were replaced, the rest node by node).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,14 +155,15 @@ fn reachable(kv: &MemKv, version: u64) -> BTreeSet<Vec<u8>> {
     keys
 }
 
-/// The node counts the store records: version → nodes still in the newest tree.
-fn recorded_counts(kv: &MemKv) -> BTreeMap<u64, u64> {
-    let entries = kv.scan(Column::TreeVersions, &[], &[0xff; 9], usize::MAX).unwrap();
+/// The node counts the store records: group (version and depth) → nodes still in the newest
+/// tree, for groups that have some.
+fn recorded_counts(kv: &MemKv) -> BTreeMap<Vec<u8>, u64> {
+    let entries = kv.scan(Column::TreeVersions, &[], &[0xff; 10], usize::MAX).unwrap();
     entries
         .into_iter()
         .filter_map(|(key, bytes)| {
-            let nodes = liveness::VersionNodes::try_from_slice(&bytes).unwrap();
-            (nodes.dead_at.is_none()).then(|| (key_version(&key).unwrap(), nodes.live))
+            let nodes = liveness::GroupNodes::try_from_slice(&bytes).unwrap();
+            (nodes.dead_at.is_none()).then_some((key, nodes.live))
         })
         .collect()
 }
@@ -182,12 +183,12 @@ fn prune_all(tree: &SmtCommitment, kv: &MemKv, oldest_kept: u64) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// The counts of live nodes per version are exact after every version (also across a reopen,
-    /// which reads them from the store); pruning (whole versions by range, the rest node by
-    /// node) never deletes a node a kept version needs; and once only the newest version is
-    /// kept, the store holds exactly its tree.
+    /// The counts of live nodes per group (version and depth) are exact after every version
+    /// (also across a reopen, which reads them from the store); pruning (whole groups by range,
+    /// the rest node by node) never deletes a node a kept version needs; and once only the
+    /// newest version is kept, the store holds exactly its tree.
     #[test]
-    fn pruning_by_whole_versions_keeps_exactly_what_kept_versions_need(
+    fn pruning_by_whole_groups_keeps_exactly_what_kept_versions_need(
         versions in prop::collection::vec(prop::collection::vec((0u16..300, any::<u8>()), 1..40), 2..30),
         kept in 1u64..5,
         reopen_at in 0usize..30,
@@ -203,9 +204,9 @@ proptest! {
             }
             commit(&tree, &kv, version, &writes_of(raw, version), (version + 1).saturating_sub(kept));
             let newest = reachable(&kv, version);
-            let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut live: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
             for key in &newest {
-                *live.entry(key_version(key).unwrap()).or_default() += 1;
+                *live.entry(key_group(key).unwrap().to_vec()).or_default() += 1;
             }
             prop_assert_eq!(recorded_counts(&kv), live, "version {}", version);
             for at in (version + 1).saturating_sub(kept)..version {
