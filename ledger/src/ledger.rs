@@ -54,7 +54,7 @@ pub struct LedgerConfig {
     pub prune_entries_per_block_max: usize,
     /// Pruning runs when the oldest kept height is a multiple of this (and at the first block
     /// after an open, and at the next block when it left work over), deleting together what
-    /// became prunable since: the tree then deletes whole versions in fewer, longer ranges. The
+    /// became prunable since: the tree then deletes its dead nodes in fewer, longer ranges. The
     /// states of at most this many heights beyond `versions_kept_max` wait on disk; reads of
     /// them are refused all the same. At least 1 (every block). Default 16.
     pub prune_interval: u64,
