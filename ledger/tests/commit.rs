@@ -172,3 +172,28 @@ fn pruning_bounds_the_tree() {
     assert_eq!(sizes[39], sizes[20], "with two versions kept the tree stops growing: {sizes:?}");
     assert_eq!(ledger.account(&address(0), Height(40)).unwrap().unwrap().nonce, 40);
 }
+
+#[test]
+fn pruning_every_interval_keeps_up_and_leaves_at_most_an_interval_waiting() {
+    let genesis = genesis(&[1_000_000; 4]);
+    let config = LedgerConfig { versions_kept_max: 2, prune_interval: 32, ..Default::default() };
+    let mut ledger = Ledger::open(MemKv::new(), &genesis, config).unwrap();
+    let mut sizes_after_pruning = Vec::new();
+    for height in 1..=200u64 {
+        let txs: Vec<Vec<u8>> = (0..4).map(|i| transfer(i, (i + 1) % 4, height - 1, 1, 1)).collect();
+        let outcome = ledger.execute(&txs, &context(height)).unwrap();
+        ledger.commit(outcome).unwrap();
+        // Each version's list of replaced nodes waits until pruning takes it: at most an
+        // interval's worth beyond the kept versions, however many came due at once.
+        let lists = ledger.kv().len(Column::StaleNodes);
+        assert!(lists <= 2 + 32, "height {height}: {lists} stale lists wait");
+        if height > 2 && ledger.oldest_kept().0 % 32 == 0 {
+            sizes_after_pruning.push(ledger.kv().len(Column::TreeNodes));
+        }
+    }
+    assert!(sizes_after_pruning.len() >= 5);
+    assert!(
+        sizes_after_pruning.windows(2).all(|pair| pair[0] == pair[1]),
+        "after each pruning the tree is the same size: {sizes_after_pruning:?}"
+    );
+}

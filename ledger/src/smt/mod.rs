@@ -703,25 +703,32 @@ impl StateCommitment for SmtCommitment {
         let dead = self.liveness.dead_groups(kv)?;
         let end = oldest_kept.0.checked_add(1).map_or(vec![0xff; 9], |v| v.to_be_bytes().to_vec());
         let mut deleted = 0;
-        // A handful of lists at a time: each holds a whole version's replaced nodes.
-        'lists: for (key, bytes) in kv.scan(Column::StaleNodes, &[], &end, 16)? {
-            let keys: Vec<Vec<u8>> =
-                borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
-            let mut keys = keys.into_iter();
-            while let Some(stale) = keys.next() {
-                if dead.binary_search(&key_group(&stale)?).is_ok() {
-                    continue;
+        let mut from = Vec::new();
+        'lists: loop {
+            // A handful of lists at a time (each holds a whole version's replaced nodes), until
+            // every list due is done or the bound is reached.
+            let lists = kv.scan(Column::StaleNodes, &from, &end, 16)?;
+            let Some((last, _)) = lists.last() else { break };
+            from = [last.as_slice(), &[0]].concat();
+            for (key, bytes) in lists {
+                let keys: Vec<Vec<u8>> =
+                    borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
+                let mut keys = keys.into_iter();
+                while let Some(stale) = keys.next() {
+                    if dead.binary_search(&key_group(&stale)?).is_ok() {
+                        continue;
+                    }
+                    if deleted == entries_max {
+                        // The rest of this list waits for the next call.
+                        let rest: Vec<Vec<u8>> = std::iter::once(stale).chain(keys).collect();
+                        batch.put(Column::StaleNodes, key, encode_keys(&rest));
+                        break 'lists;
+                    }
+                    batch.delete(Column::TreeNodes, stale);
+                    deleted += 1;
                 }
-                if deleted == entries_max {
-                    // The rest of this list waits for the next call.
-                    let rest: Vec<Vec<u8>> = std::iter::once(stale).chain(keys).collect();
-                    batch.put(Column::StaleNodes, key, encode_keys(&rest));
-                    break 'lists;
-                }
-                batch.delete(Column::TreeNodes, stale);
-                deleted += 1;
+                batch.delete(Column::StaleNodes, key);
             }
-            batch.delete(Column::StaleNodes, key);
         }
         let room = entries_max - deleted;
         for (start, end) in self.liveness.take_prunable(kv, oldest_kept.0, room.div_ceil(2), batch)? {
