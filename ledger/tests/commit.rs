@@ -157,16 +157,25 @@ fn a_dropped_batch_leaves_the_previous_block() {
     }
 }
 
+/// A ledger of four accounts keeping two versions, pruning every `prune_interval` heights.
+fn four_account_ledger(prune_interval: u64) -> Ledger<MemKv> {
+    let config = LedgerConfig { versions_kept_max: 2, prune_interval, ..Default::default() };
+    Ledger::open(MemKv::new(), &genesis(&[1_000_000; 4]), config).unwrap()
+}
+
+/// Commits block `height`: each of the four accounts sends 1 to the next (nonce `height - 1`).
+fn commit_ring_transfers(ledger: &mut Ledger<MemKv>, height: u64) {
+    let txs: Vec<Vec<u8>> = (0..4).map(|i| transfer(i, (i + 1) % 4, height - 1, 1, 1)).collect();
+    let outcome = ledger.execute(&txs, &context(height)).unwrap();
+    ledger.commit(outcome).unwrap();
+}
+
 #[test]
 fn pruning_bounds_the_tree() {
-    let genesis = genesis(&[1_000_000; 4]);
-    let config = LedgerConfig { versions_kept_max: 2, prune_interval: 1, ..Default::default() };
-    let mut ledger = Ledger::open(MemKv::new(), &genesis, config).unwrap();
+    let mut ledger = four_account_ledger(1);
     let mut sizes = Vec::new();
     for height in 1..=40u64 {
-        let txs: Vec<Vec<u8>> = (0..4).map(|i| transfer(i, (i + 1) % 4, height - 1, 1, 1)).collect();
-        let outcome = ledger.execute(&txs, &context(height)).unwrap();
-        ledger.commit(outcome).unwrap();
+        commit_ring_transfers(&mut ledger, height);
         sizes.push(ledger.kv().len(Column::TreeNodes) + ledger.kv().len(Column::TreeValues));
     }
     assert_eq!(sizes[39], sizes[20], "with two versions kept the tree stops growing: {sizes:?}");
@@ -175,14 +184,10 @@ fn pruning_bounds_the_tree() {
 
 #[test]
 fn pruning_every_interval_keeps_up_and_leaves_at_most_an_interval_waiting() {
-    let genesis = genesis(&[1_000_000; 4]);
-    let config = LedgerConfig { versions_kept_max: 2, prune_interval: 32, ..Default::default() };
-    let mut ledger = Ledger::open(MemKv::new(), &genesis, config).unwrap();
+    let mut ledger = four_account_ledger(32);
     let mut sizes_after_pruning = Vec::new();
     for height in 1..=200u64 {
-        let txs: Vec<Vec<u8>> = (0..4).map(|i| transfer(i, (i + 1) % 4, height - 1, 1, 1)).collect();
-        let outcome = ledger.execute(&txs, &context(height)).unwrap();
-        ledger.commit(outcome).unwrap();
+        commit_ring_transfers(&mut ledger, height);
         // Each version's list of replaced nodes waits until pruning takes it: at most an
         // interval's worth beyond the kept versions, however many came due at once.
         let lists = ledger.kv().len(Column::StaleNodes);
