@@ -44,9 +44,10 @@ pub enum Column {
     Heights,
     /// Singletons: `"last_committed"` → `borsh(HeightRecord)`, `"genesis_hash"` → 32 bytes.
     Meta,
-    /// How many of each version's tree nodes are still in the newest tree (SMT only):
-    /// `version (8, BE)` → `borsh(VersionNodes)`, so that pruning can delete a version whose
-    /// nodes were all replaced with one range delete.
+    /// How many of the tree nodes each version wrote at each depth are still in the newest tree
+    /// (SMT only): `version (8, BE) ‖ path length (1)` → `borsh(GroupNodes)` (live count, and the
+    /// version that replaced the last one), so that pruning can delete such a group with one
+    /// range delete once all its nodes were replaced.
     TreeVersions,
 }
 
