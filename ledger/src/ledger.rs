@@ -338,7 +338,9 @@ impl<K: KvStore, C: StateCommitment> Ledger<K, C> {
         let index_step = self.tx_index.add_block(outcome.height, &outcome.receipts, &mut batch);
         put_height_record(&mut batch, &record);
         let oldest_kept = Height((record.height.0 + 1).saturating_sub(self.config.versions_kept_max));
-        let prune = self.prune_next || oldest_kept.0 % self.config.prune_interval == 0;
+        // Nothing is prunable while height 0 is still kept (what a version replaced is needed
+        // below it).
+        let prune = oldest_kept.0 > 0 && (self.prune_next || oldest_kept.0 % self.config.prune_interval == 0);
         let mut prune_next = false;
         if prune {
             let bound = self.config.prune_entries_per_block_max;
