@@ -182,7 +182,8 @@ impl Liveness {
     /// Takes out the groups whose nodes were all replaced at or before `oldest_kept` (no kept
     /// version needs them): as key ranges of groups that are consecutive among the tracked ones,
     /// at most `ranges_max` of them, oldest first. The deletion of their entries goes into
-    /// `batch`; the caller deletes their nodes.
+    /// `batch`; the caller deletes their nodes. They leave memory now: should `batch` not be
+    /// written, the ledger stops (poisoned) and a reopen reads the counts from the store again.
     pub(super) fn take_prunable<K: KvStore>(
         &self,
         kv: &K,

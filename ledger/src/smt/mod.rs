@@ -731,9 +731,9 @@ impl StateCommitment for SmtCommitment {
             }
         }
         let room = entries_max - deleted;
-        for (start, end) in self.liveness.take_prunable(kv, oldest_kept.0, room.div_ceil(2), batch)? {
+        // Each range costs two entries of the bound: the nodes' range and the counts'.
+        for (start, end) in self.liveness.take_prunable(kv, oldest_kept.0, room / 2, batch)? {
             batch.delete_range(Column::TreeNodes, start, end);
-            // The range delete of the nodes and the one of their counts.
             deleted += 2;
         }
         Ok(deleted)
