@@ -183,6 +183,9 @@ fn run<K: KvStore + Clone>(
     if let Some(&interval) = sizes("KEEL_BENCH_PRUNE_INTERVAL", &[]).first() {
         config.prune_interval = interval as u64;
     }
+    if let Some(&values) = sizes("KEEL_BENCH_VALUES_CACHED", &[]).first() {
+        config.values_cached_max = values;
+    }
     let mut ledger = Ledger::open(kv, genesis, config.clone()).expect("open");
     if std::env::var("KEEL_BENCH_CACHES").is_ok_and(|caches| caches == "cold") {
         // Opened again on the same store: the caches start empty, as after a restart.

@@ -32,7 +32,8 @@
 mod liveness;
 pub mod node;
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
@@ -53,6 +54,7 @@ pub struct SmtCommitment {
     values: Arc<ValueCache>,
     nodes: Arc<NodeCache>,
     liveness: Arc<Liveness>,
+    freeing: Arc<Freeing>,
     threads: usize,
     parallel_updates_min: usize,
 }
@@ -74,6 +76,7 @@ impl SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
             nodes: Arc::new(NodeCache::new(nodes_max)),
             liveness: Arc::new(Liveness::default()),
+            freeing: Arc::new(Freeing::default()),
             threads: 1,
             parallel_updates_min: PARALLEL_ITEMS_MIN,
         }
@@ -184,6 +187,36 @@ impl NodeCache {
             replaced.extend(shard.insert(path, (version, node)).map(|(_, old)| old));
         }
         replaced
+    }
+}
+
+/// A thread that frees what it is given, for the life of the tree (and its clones).
+///
+/// One thread, not one per block: a thread that ends hands its allocator's pages back (mimalloc
+/// collects them at thread exit), which took as long as the freeing itself.
+#[derive(Debug, Default)]
+struct Freeing {
+    /// The thread's queue, once started; `None` inside when it could not be started.
+    queue: OnceLock<Option<Sender<Vec<Arc<Node>>>>>,
+}
+
+impl Freeing {
+    /// Drops `nodes` on the freeing thread (here, if it could not be started or is gone). The
+    /// thread ends when the last clone of the tree drops the queue.
+    fn free(&self, nodes: Vec<Arc<Node>>) {
+        let queue = self.queue.get_or_init(|| {
+            let (queue, received) = mpsc::channel::<Vec<Arc<Node>>>();
+            let started = std::thread::Builder::new().name("ledger-free".into()).spawn(move || {
+                for nodes in received {
+                    drop(nodes);
+                }
+            });
+            started.ok().map(|_| queue)
+        });
+        if let Some(queue) = queue {
+            // A send fails only when the thread is gone; the nodes come back and drop here.
+            let _ = queue.send(nodes);
+        }
     }
 }
 
@@ -641,8 +674,7 @@ impl StateCommitment for SmtCommitment {
         // Freeing thousands of replaced nodes (and their leaves) is work the next block need not
         // wait for.
         if replaced.len() >= PARALLEL_ITEMS_MIN {
-            // If no thread can be started, the closure and the nodes are dropped right here.
-            let _ = std::thread::Builder::new().name("ledger-free".into()).spawn(move || drop(replaced));
+            self.freeing.free(replaced);
         }
     }
 
