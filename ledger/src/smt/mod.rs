@@ -365,19 +365,22 @@ impl<K: KvStore> Builder<'_, K> {
         updates: &[Update],
     ) -> Result<[u8; 32], LedgerError> {
         let previous = self.take_parent(&path, existing)?;
+        let old_children = previous.as_deref().map_or(&[][..], Node::children);
+        let slot_of = |group: &[Update]| nibble(&group[0].0, path.len());
+        let changed = by_nibble(updates, path.len()).fold(0u16, |changed, group| changed | 1 << slot_of(group));
+        let present = old_children.iter().fold(changed, |present, (index, _)| present | 1 << index);
         // The new node's children: the parent's, each copied once, with the updated slots
-        // rebuilt (no 16-slot array in between: a full node's leaves are 2 KB).
-        let mut children = Vec::with_capacity(16);
-        let mut old = previous.as_deref().map_or(&[][..], Node::children).iter().peekable();
-        let mut changed = 0u16;
+        // rebuilt (no 16-slot array in between: a full node's leaves are 2 KB). Sized exactly:
+        // the node keeps this allocation, and shrinking it would copy every child again.
+        let mut children = Vec::with_capacity(present.count_ones() as usize);
+        let mut old = old_children.iter().peekable();
         for group in by_nibble(updates, path.len()) {
-            let index = nibble(&group[0].0, path.len());
+            let index = slot_of(group);
             while let Some((kept, child)) = old.next_if(|(at, _)| *at < index) {
                 children.push((*kept, child.clone()));
             }
             let slot = old.next_if(|(at, _)| *at == index).map(|(_, child)| child.clone());
             children.push((index, self.update_slot(path.child(index), slot, group)?));
-            changed |= 1 << index;
         }
         children.extend(old.map(|(kept, child)| (*kept, child.clone())));
         Ok(self.finish_children(path, children, changed, previous.as_deref()))
