@@ -93,7 +93,7 @@ impl ValueCache {
             return;
         }
         let cached = match found {
-            Some((valid_from, value)) => CachedValue::Present(valid_from, *value),
+            Some((valid_from, value)) => CachedValue::Present(valid_from, value.clone()),
             None => CachedValue::Absent,
         };
         make_room(&mut shard.values, self.shard_max);

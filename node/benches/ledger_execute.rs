@@ -24,8 +24,9 @@
 //! ones, `KEEL_BENCH_STORE=rocksdb|rocksdb-sync|memory` the store (default rocksdb, write-behind
 //! as the node runs it, in a temporary directory; `rocksdb-sync` writes each block before the
 //! next executes), `KEEL_BENCH_ONLY=with-signatures|with-signatures-inline|pre-verified` one of
-//! the three runs, and `KEEL_BENCH_VERSIONS_KEPT` and `KEEL_BENCH_PRUNE_INTERVAL` the ledger's
-//! `versions_kept_max` (default 1,000: pruning starts after block 1,000) and `prune_interval`.
+//! the three runs, and `KEEL_BENCH_VERSIONS_KEPT`, `KEEL_BENCH_PRUNE_INTERVAL` and
+//! `KEEL_BENCH_VALUES_CACHED` the ledger's `versions_kept_max` (default 1,000: pruning starts
+//! after block 1,000), `prune_interval` and `values_cached_max`.
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 

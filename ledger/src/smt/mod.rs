@@ -289,7 +289,7 @@ impl SmtCommitment {
             match node.child(nibble(key_hash, path.len())) {
                 None => return Ok(None),
                 Some(Child::Leaf { key_hash: found, value, .. }) => {
-                    return Ok((found == key_hash).then_some((node_version, *value)));
+                    return Ok((found == key_hash).then_some((node_version, value.clone())));
                 }
                 Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(nibble(key_hash, path.len()));
@@ -505,7 +505,7 @@ impl<K: KvStore> Builder<'_, K> {
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.
     fn build(&mut self, path: NibblePath, entries: &[Update]) -> Child {
         if let [(key_hash, value)] = entries {
-            return Child::leaf(*key_hash, *value);
+            return Child::leaf(*key_hash, value.clone());
         }
         let mut slots = Slots::default();
         for group in by_nibble(entries, path.len()) {

@@ -89,25 +89,44 @@ pub fn nibble(key_hash: &[u8; 32], index: usize) -> u8 {
 /// Most bytes of a value the tree holds: the ledger's state values are at most 64 bytes.
 pub const VALUE_BYTES_MAX: usize = 64;
 
-/// A leaf's value, kept inline: copying a node copies its leaves without touching the allocator
-/// or reference counts shared between threads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Value {
-    len: u8,
-    bytes: [u8; VALUE_BYTES_MAX],
+/// Most bytes of a value kept inside the [`Value`] itself: an account is 16 bytes, the chain
+/// record 24.
+pub const VALUE_INLINE_MAX: usize = 22;
+
+/// A leaf's value. Small values (every account) are kept inline, so that copying a node copies
+/// its leaves without touching the allocator or reference counts shared between threads; larger
+/// ones (the chain record: one leaf) live on the heap. Inline up to 22 bytes keeps a `Value` at 24
+/// bytes and a node's slot at 96: with the full 64 bytes inline a slot was 144, and rebuilding a
+/// node copied half again as many bytes, most of them zeros.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Value(ValueBytes);
+
+#[derive(Clone, PartialEq, Eq)]
+enum ValueBytes {
+    Inline { len: u8, bytes: [u8; VALUE_INLINE_MAX] },
+    Heap(Box<[u8]>),
 }
 
 impl Value {
     /// `bytes` as a value; `None` when longer than [`VALUE_BYTES_MAX`].
     pub fn new(bytes: &[u8]) -> Option<Value> {
-        let mut value = Value { len: u8::try_from(bytes.len()).ok()?, bytes: [0; VALUE_BYTES_MAX] };
-        value.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(value)
+        if bytes.len() > VALUE_BYTES_MAX {
+            return None;
+        }
+        if bytes.len() > VALUE_INLINE_MAX {
+            return Some(Value(ValueBytes::Heap(bytes.into())));
+        }
+        let mut inline = [0; VALUE_INLINE_MAX];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        Some(Value(ValueBytes::Inline { len: bytes.len() as u8, bytes: inline }))
     }
 
     /// The value's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+        match &self.0 {
+            ValueBytes::Inline { len, bytes } => &bytes[..*len as usize],
+            ValueBytes::Heap(bytes) => bytes,
+        }
     }
 
     /// SHA-256 of the value's bytes.
@@ -153,7 +172,8 @@ pub enum Child {
 impl Child {
     /// A leaf slot holding `value`.
     pub fn leaf(key_hash: [u8; 32], value: Value) -> Child {
-        Child::Leaf { key_hash, value, hash: leaf_hash(&key_hash, &value.hash()) }
+        let hash = leaf_hash(&key_hash, &value.hash());
+        Child::Leaf { key_hash, value, hash }
     }
 
     /// The slot's hash.
@@ -407,6 +427,22 @@ mod tests {
         assert!(path.node_key(7) < NibblePath::ROOT.child(0xa).child(0x4).child(0).node_key(7));
         assert_eq!(nibble(&[0xa3; 32], 0), 0xa);
         assert_eq!(nibble(&[0xa3; 32], 1), 0x3);
+    }
+
+    #[test]
+    fn values_of_every_size_keep_their_bytes_and_small_ones_stay_small() {
+        for len in [0, 1, 16, VALUE_INLINE_MAX, VALUE_INLINE_MAX + 1, 24, VALUE_BYTES_MAX] {
+            let bytes: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37) | 1).collect();
+            let value = Value::new(&bytes).unwrap();
+            assert_eq!(value.as_bytes(), bytes, "{len} bytes");
+            assert_eq!(value.clone(), value);
+            assert_eq!(value.hash(), <[u8; 32]>::from(Sha256::digest(&bytes)));
+        }
+        assert!(Value::new(&[0; VALUE_BYTES_MAX + 1]).is_none());
+        assert_ne!(Value::new(&[1, 0]).unwrap(), Value::new(&[1]).unwrap(), "the length is part of the value");
+        // What a node copies per slot (see `Value`).
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<(u8, Child)>(), 96);
     }
 
     #[test]
