@@ -98,12 +98,15 @@ impl Writer {
         let (jobs, received) = mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new().name("ledger-writer".into()).spawn(move || {
             for job in received {
+                // The writer frees the batch before and sorts this one (unless a reader needed
+                // it first): neither is work for the thread that executes blocks.
                 drop(job.previous);
                 let result = write_sorted(&database, &job.overlay, Logging::Unlogged, &write_nanos);
                 if result.is_ok() && job.persist {
                     database.persist_memtables();
                 }
-                // A panic drops `job.written` unanswered, which its waiter reports. Nobody waiting (the store is closing) is not an error of the write.
+                // A panic drops `job.written` unanswered, which its waiter reports. Nobody
+                // waiting (the store is closing) is not an error of the write.
                 let _ = job.written.send(result);
             }
         })?;
