@@ -119,7 +119,7 @@ impl Liveness {
         version: Version,
         root: Hash,
         written: impl Iterator<Item = &'k [u8]>,
-        stale: &[Vec<u8>],
+        stale: &[impl AsRef<[u8]>],
         batch: &mut WriteBatch,
     ) -> Result<(), LedgerError> {
         let mut state = self.loaded(kv)?;
@@ -127,7 +127,7 @@ impl Liveness {
         // `stale` is sorted, so each group's keys are one run.
         let mut replaced: Vec<(Group, u64)> = Vec::new();
         for key in stale {
-            let group = key_group(key)?;
+            let group = key_group(key.as_ref())?;
             match replaced.last_mut() {
                 Some((last, count)) if *last == group => *count += 1,
                 _ => replaced.push((group, 1)),

@@ -46,7 +46,7 @@ use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use liveness::{key_group, Liveness};
-use node::{nibble, slot_refs, Child, NibblePath, Node, Slots, Value, Version, VALUE_BYTES_MAX};
+use node::{nibble, slot_refs, Child, NibblePath, Node, NodeKey, Slots, Value, Version, VALUE_BYTES_MAX};
 
 /// The sparse Merkle tree commitment (see the module docs).
 #[derive(Debug, Clone)]
@@ -338,7 +338,7 @@ struct Builder<'a, K> {
     new_nodes: Vec<(NibblePath, Arc<Node>)>,
     /// The new nodes' store entries (key, encoded node), made on the thread that built them.
     encoded: Vec<(Vec<u8>, Vec<u8>)>,
-    stale_nodes: Vec<Vec<u8>>,
+    stale_nodes: Vec<NodeKey>,
 }
 
 impl<K: KvStore> Builder<'_, K> {
@@ -390,7 +390,7 @@ impl<K: KvStore> Builder<'_, K> {
     fn take_parent(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Option<Arc<Node>>, LedgerError> {
         let Some(version) = existing else { return Ok(None) };
         let node = self.parent_node(path, version)?;
-        self.stale_nodes.push(path.node_key(version));
+        self.stale_nodes.push(path.node_key_inline(version));
         Ok(Some(node))
     }
 

@@ -67,12 +67,47 @@ impl NibblePath {
 
     /// The stored key of the node at this path written at `version`.
     pub fn node_key(&self, version: Version) -> Vec<u8> {
+        self.node_key_inline(version).as_ref().to_vec()
+    }
+
+    /// [`NibblePath::node_key`] without an allocation.
+    pub fn node_key_inline(&self, version: Version) -> NodeKey {
         let packed = self.len().div_ceil(2);
-        let mut key = Vec::with_capacity(8 + 1 + packed);
-        key.extend_from_slice(&version.to_be_bytes());
-        key.push(self.len);
-        key.extend_from_slice(&self.packed[..packed]);
-        key
+        let mut bytes = [0; NODE_KEY_BYTES_MAX];
+        bytes[..8].copy_from_slice(&version.to_be_bytes());
+        bytes[8] = self.len;
+        bytes[9..9 + packed].copy_from_slice(&self.packed[..packed]);
+        NodeKey { len: (9 + packed) as u8, bytes }
+    }
+}
+
+/// Most bytes of a node key: version, path length, 32 bytes of packed nibbles.
+const NODE_KEY_BYTES_MAX: usize = 8 + 1 + 32;
+
+/// A node's stored key, held inline: a block replaces thousands of nodes, and its stale list
+/// names each of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeKey {
+    len: u8,
+    bytes: [u8; NODE_KEY_BYTES_MAX],
+}
+
+impl AsRef<[u8]> for NodeKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// Keys order as their bytes do, as the store orders them.
+impl Ord for NodeKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_ref().cmp(other.as_ref())
+    }
+}
+
+impl PartialOrd for NodeKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
