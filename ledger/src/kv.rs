@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use thiserror::Error;
 
 /// A named column (RocksDB column family). Names are part of the on-disk format.
@@ -94,16 +96,16 @@ pub enum WriteOp {
         /// The column.
         column: Column,
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
         /// The value.
-        value: Vec<u8>,
+        value: Bytes,
     },
     /// Remove `key` (no effect if absent).
     Delete {
         /// The column.
         column: Column,
         /// The key.
-        key: Vec<u8>,
+        key: Bytes,
     },
 }
 
@@ -159,13 +161,13 @@ impl WriteBatch {
     }
 
     /// Adds a put.
-    pub fn put(&mut self, column: Column, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.push(WriteOp::Put { column, key, value });
+    pub fn put(&mut self, column: Column, key: impl Into<Bytes>, value: impl Into<Bytes>) {
+        self.ops.push(WriteOp::Put { column, key: key.into(), value: value.into() });
     }
 
     /// Adds a delete.
-    pub fn delete(&mut self, column: Column, key: Vec<u8>) {
-        self.ops.push(WriteOp::Delete { column, key });
+    pub fn delete(&mut self, column: Column, key: impl Into<Bytes>) {
+        self.ops.push(WriteOp::Delete { column, key: key.into() });
     }
 
     /// Adds the deletion of every key `start <= key < end` of `column` (before the batch's other

@@ -96,10 +96,10 @@ impl KvStore for MemKv {
         for op in ops {
             match op {
                 WriteOp::Put { column, key, value } => {
-                    columns[column.index()].insert(key, value);
+                    columns[column.index()].insert(Vec::from(key), Vec::from(value));
                 }
                 WriteOp::Delete { column, key } => {
-                    columns[column.index()].remove(&key);
+                    columns[column.index()].remove(&key[..]);
                 }
             }
         }

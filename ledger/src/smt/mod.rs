@@ -35,6 +35,7 @@ pub mod node;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use bytes::{Bytes, BytesMut};
 use keel_crypto::Hash;
 use rustc_hash::FxHashMap;
 
@@ -58,6 +59,9 @@ pub struct SmtCommitment {
     threads: usize,
     parallel_updates_min: usize,
 }
+
+/// Bytes of each buffer the tree encodes its new nodes into (see `Builder::arena`).
+const ARENA_BYTES: usize = 64 * 1024;
 
 /// Fewest items (updates, keys to read, nodes to fill or free) for which a block's work is split
 /// over threads; below it, starting threads costs more than it saves.
@@ -337,7 +341,10 @@ struct Builder<'a, K> {
     parent: Option<Version>,
     new_nodes: Vec<(NibblePath, Arc<Node>)>,
     /// The new nodes' store entries (key, encoded node), made on the thread that built them.
-    encoded: Vec<(Vec<u8>, Vec<u8>)>,
+    encoded: Vec<(Bytes, Bytes)>,
+    /// Where they are encoded: each entry is a slice of a shared buffer, so a block's thousands
+    /// of entries take a few allocations (and the store's writer a few frees), not two each.
+    arena: BytesMut,
     stale_nodes: Vec<NodeKey>,
 }
 
@@ -435,7 +442,15 @@ impl<K: KvStore> Builder<'_, K> {
     fn store_new(&mut self, path: NibblePath, node: Node) -> [u8; 32] {
         let node = Arc::new(node);
         let hash = node.hash();
-        self.encoded.push((path.node_key(self.version), node.encode()));
+        let key = path.node_key_inline(self.version);
+        let len = key.as_ref().len() + node.encoded_len();
+        if self.arena.capacity() < len {
+            self.arena = BytesMut::with_capacity(ARENA_BYTES.max(len));
+        }
+        self.arena.extend_from_slice(key.as_ref());
+        let key = self.arena.split().freeze();
+        node.encode_into(&mut self.arena);
+        self.encoded.push((key, self.arena.split().freeze()));
         self.new_nodes.push((path, node));
         hash
     }
@@ -449,6 +464,7 @@ impl<K: KvStore> Builder<'_, K> {
             parent: self.parent,
             new_nodes: Vec::new(),
             encoded: Vec::new(),
+            arena: BytesMut::new(),
             stale_nodes: Vec::new(),
         }
     }
@@ -625,6 +641,7 @@ impl StateCommitment for SmtCommitment {
             parent,
             new_nodes: Vec::new(),
             encoded: Vec::new(),
+            arena: BytesMut::new(),
             stale_nodes: Vec::new(),
         };
         let root = if self.threads > 1 && updates.len() >= self.parallel_updates_min {
@@ -636,7 +653,7 @@ impl StateCommitment for SmtCommitment {
         // The stale list is sorted, so that its bytes do not depend on the thread count. (Nodes go
         // into the batch in the order the threads built them: each key is written once.)
         builder.stale_nodes.sort_unstable();
-        let written = builder.encoded.iter().map(|(key, _)| key.as_slice());
+        let written = builder.encoded.iter().map(|(key, _)| &key[..]);
         self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
         for (key, node) in builder.encoded {
             batch.put(Column::TreeNodes, key, node);

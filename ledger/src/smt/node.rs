@@ -17,6 +17,7 @@
 //! RocksDB, a memtable insert at the end instead of a search through the skip list, and flushed
 //! files that do not overlap, so compaction has little to merge).
 
+use bytes::BytesMut;
 use sha2::{Digest, Sha256};
 
 use crate::proof::{hash_pair, EMPTY_SUBTREE_HASH, INTERNAL_TAG, LEAF_TAG};
@@ -321,23 +322,38 @@ impl Node {
 
     /// The stored form (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
-        let len = 4 + self
+        let mut bytes = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut bytes);
+        debug_assert_eq!(bytes.len(), self.encoded_len());
+        bytes.to_vec()
+    }
+
+    /// Length of [`Node::encode`]'s bytes.
+    pub fn encoded_len(&self) -> usize {
+        4 + self
             .children
             .iter()
             .map(|(_, child)| match child {
                 Child::Leaf { value, .. } => 32 + 2 + value.as_bytes().len(),
                 Child::Node { .. } => 32 + 8,
             })
-            .sum::<usize>();
-        // The header's bitmaps are filled in once the slots are written.
-        let mut bytes = Vec::with_capacity(len);
-        bytes.extend_from_slice(&[0; 4]);
+            .sum::<usize>()
+    }
+
+    /// Appends [`Node::encode`]'s bytes to `bytes`.
+    pub fn encode_into(&self, bytes: &mut BytesMut) {
         let (mut existence, mut leaves) = (0u16, 0u16);
         for (index, child) in self.children.iter() {
             existence |= 1 << index;
+            if matches!(child, Child::Leaf { .. }) {
+                leaves |= 1 << index;
+            }
+        }
+        bytes.extend_from_slice(&existence.to_be_bytes());
+        bytes.extend_from_slice(&leaves.to_be_bytes());
+        for (_, child) in self.children.iter() {
             match child {
                 Child::Leaf { key_hash, value, .. } => {
-                    leaves |= 1 << index;
                     bytes.extend_from_slice(key_hash);
                     let value = value.as_bytes();
                     bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
@@ -349,10 +365,6 @@ impl Node {
                 }
             }
         }
-        bytes[..2].copy_from_slice(&existence.to_be_bytes());
-        bytes[2..4].copy_from_slice(&leaves.to_be_bytes());
-        debug_assert_eq!(bytes.len(), len);
-        bytes
     }
 
     /// Decodes the stored form; the reason when the bytes are not a node.

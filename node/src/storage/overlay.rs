@@ -85,7 +85,7 @@ impl Overlay {
     fn put_at_or_before(&self, column: Column, key: &[u8]) -> Option<Entry> {
         let end = self.ops().partition_point(|op| (op.column(), op.key()) <= (column, key));
         self.ops()[..end].iter().rev().take_while(|op| op.column() == column).find_map(|op| match op {
-            WriteOp::Put { key, value, .. } => Some((key.clone(), value.clone())),
+            WriteOp::Put { key, value, .. } => Some((key.to_vec(), value.to_vec())),
             WriteOp::Delete { .. } => None,
         })
     }
@@ -131,7 +131,7 @@ impl Overlay {
         }
         let stored = stored.into_iter().filter(|(key, _)| self.get(column, key) == Overlaid::Untouched);
         let ours = ours.iter().filter_map(|op| match op {
-            WriteOp::Put { key, value, .. } => Some((key.clone(), value.clone())),
+            WriteOp::Put { key, value, .. } => Some((key.to_vec(), value.to_vec())),
             WriteOp::Delete { .. } => None,
         });
         let mut merged: Vec<Entry> = stored.chain(ours).collect();
@@ -185,10 +185,10 @@ mod tests {
         for op in batch.ops() {
             match op {
                 WriteOp::Put { key, value, .. } => {
-                    model.insert(key.clone(), value.clone());
+                    model.insert(key.to_vec(), value.to_vec());
                 }
                 WriteOp::Delete { key, .. } => {
-                    model.remove(key);
+                    model.remove(&key[..]);
                 }
             }
         }
