@@ -18,7 +18,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-
 use thiserror::Error;
 
 /// A named column (RocksDB column family). Names are part of the on-disk format.

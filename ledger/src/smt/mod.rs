@@ -537,48 +537,10 @@ fn by_nibble(entries: &[Update], depth: usize) -> impl Iterator<Item = &[Update]
     entries.chunk_by(move |a, b| nibble(&a.0, depth) == nibble(&b.0, depth))
 }
 
-/// A stale list's stored form: borsh of the list of keys (`u32` LE count, then per key a `u32` LE
-/// length and its bytes).
+/// A stale list's stored form: borsh of the list of keys.
 fn encode_keys<K: AsRef<[u8]>>(keys: &[K]) -> Vec<u8> {
-    let len = 4 + keys.iter().map(|key| 4 + key.as_ref().len()).sum::<usize>();
-    let mut bytes = Vec::with_capacity(len);
-    bytes.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-    for key in keys {
-        bytes.extend_from_slice(&(key.as_ref().len() as u32).to_le_bytes());
-        bytes.extend_from_slice(key.as_ref());
-    }
-    bytes
-}
-
-/// The keys of a stored stale list, borrowed from its bytes: pruning looks at every key of a
-/// version's list (thousands) and keeps only those not deleted by range, so it allocates only
-/// for those.
-fn decode_keys(bytes: &[u8]) -> Result<Vec<&[u8]>, LedgerError> {
-    fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], LedgerError> {
-        let (head, tail) = rest.split_at_checked(len).ok_or_else(|| bad_list("ends early"))?;
-        *rest = tail;
-        Ok(head)
-    }
-    fn take_len(rest: &mut &[u8]) -> Result<usize, LedgerError> {
-        Ok(u32::from_le_bytes(take(rest, 4)?.try_into().expect("4 bytes")) as usize)
-    }
-    let mut rest = bytes;
-    let count = take_len(&mut rest)?;
-    // Each key takes at least its 4-byte length: a count beyond that is corrupt, not a reason
-    // to reserve gigabytes.
-    let mut keys = Vec::with_capacity(count.min(bytes.len() / 4));
-    for _ in 0..count {
-        let len = take_len(&mut rest)?;
-        keys.push(take(&mut rest, len)?);
-    }
-    if !rest.is_empty() {
-        return Err(bad_list("trailing bytes"));
-    }
-    Ok(keys)
-}
-
-fn bad_list(reason: &str) -> LedgerError {
-    corrupt(Column::StaleNodes, format!("stale list: {reason}"))
+    let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+    borsh::to_vec(&keys).expect("borsh into a Vec cannot fail")
 }
 
 impl SmtCommitment {
@@ -803,7 +765,8 @@ impl StateCommitment for SmtCommitment {
             let Some((last, _)) = lists.last() else { break };
             from = [last.as_slice(), &[0]].concat();
             for (key, bytes) in lists {
-                let keys = decode_keys(&bytes)?;
+                let keys: Vec<Vec<u8>> =
+                    borsh::from_slice(&bytes).map_err(|e| corrupt(Column::StaleNodes, format!("stale list: {e}")))?;
                 for (index, stale) in keys.iter().enumerate() {
                     if dead.binary_search(&key_group(stale)?).is_ok() {
                         continue;
@@ -813,7 +776,7 @@ impl StateCommitment for SmtCommitment {
                         batch.put(Column::StaleNodes, key, encode_keys(&keys[index..]));
                         break 'lists;
                     }
-                    batch.delete(Column::TreeNodes, stale.to_vec());
+                    batch.delete(Column::TreeNodes, stale.clone());
                     deleted += 1;
                 }
                 batch.delete(Column::StaleNodes, key);

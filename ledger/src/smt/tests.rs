@@ -242,16 +242,3 @@ fn a_store_from_before_the_counts_prunes_its_old_versions_node_by_node() {
     let stored: BTreeSet<Vec<u8>> = kv.dump()[Column::TreeNodes.index()].keys().cloned().collect();
     assert_eq!(stored, reachable(&kv, 39));
 }
-
-proptest! {
-    /// Stale lists keep the borsh form stores already hold, and reading one borrows each key.
-    #[test]
-    fn stale_lists_are_borsh_and_read_back_exactly(keys in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 0..30)) {
-        let bytes = encode_keys(&keys);
-        prop_assert_eq!(&bytes, &borsh::to_vec(&keys).unwrap());
-        let read: Vec<Vec<u8>> = decode_keys(&bytes).unwrap().into_iter().map(<[u8]>::to_vec).collect();
-        prop_assert_eq!(&read, &keys);
-        prop_assert!(decode_keys(&bytes[..bytes.len() - 1]).is_err(), "a cut list is corrupt");
-        prop_assert!(decode_keys(&[bytes.clone(), vec![0]].concat()).is_err(), "trailing bytes are corrupt");
-    }
-}
