@@ -31,6 +31,7 @@
 
 mod liveness;
 pub mod node;
+mod workers;
 
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -48,6 +49,7 @@ use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use liveness::{key_group, Liveness};
 use node::{nibble, slot_refs, Child, NibblePath, Node, NodeKey, Slots, Value, Version, VALUE_BYTES_MAX};
+use workers::Workers;
 
 /// The sparse Merkle tree commitment (see the module docs).
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ pub struct SmtCommitment {
     nodes: Arc<NodeCache>,
     liveness: Arc<Liveness>,
     freeing: Arc<Freeing>,
-    threads: usize,
+    workers: Arc<Workers>,
     parallel_updates_min: usize,
 }
 
@@ -64,7 +66,7 @@ pub struct SmtCommitment {
 const ARENA_BYTES: usize = 64 * 1024;
 
 /// Fewest items (updates, keys to read, nodes to fill or free) for which a block's work is split
-/// over threads; below it, starting threads costs more than it saves.
+/// over the workers; below it, handing work over costs more than it saves.
 const PARALLEL_ITEMS_MIN: usize = 512;
 
 impl SmtCommitment {
@@ -81,7 +83,7 @@ impl SmtCommitment {
             nodes: Arc::new(NodeCache::new(nodes_max)),
             liveness: Arc::new(Liveness::default()),
             freeing: Arc::new(Freeing::default()),
-            threads: 1,
+            workers: Arc::new(Workers::new(1)),
             parallel_updates_min: PARALLEL_ITEMS_MIN,
         }
     }
@@ -89,7 +91,7 @@ impl SmtCommitment {
     /// Updates the subtrees below the root on up to `threads` threads (at least 1). Results,
     /// stored bytes included, never depend on it.
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.workers = Arc::new(Workers::new(threads));
         self
     }
 }
@@ -471,13 +473,13 @@ impl<K: KvStore> Builder<'_, K> {
 
     /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
     /// threads, each with a builder of its own; their nodes and stale lists are merged after.
-    fn update_root_in_parallel(&mut self, updates: &[Update], threads: usize) -> Result<[u8; 32], LedgerError> {
+    fn update_root_in_parallel(&mut self, updates: &[Update], workers: &Workers) -> Result<[u8; 32], LedgerError> {
         let previous = self.take_parent(&NibblePath::ROOT, self.parent)?;
         let mut slots = previous.as_deref().map_or_else(Slots::default, Node::slots);
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
         let changed = groups.iter().fold(0u16, |changed, (index, _)| changed | 1 << index);
         // Contiguous shares of about equal update counts.
-        let share = updates.len().div_ceil(threads);
+        let share = updates.len().div_ceil(workers.threads());
         let mut shares: Vec<Vec<Group<'_>>> = vec![Vec::new()];
         let mut counted = 0;
         for group in groups {
@@ -487,24 +489,15 @@ impl<K: KvStore> Builder<'_, K> {
             counted += group.1.len();
             shares.last_mut().expect("one share at least").push(group);
         }
-        let results: Vec<ShareResult<'_, K>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|share| {
-                    let slots = &slots;
-                    let mut builder = self.fresh();
-                    scope.spawn(move || {
-                        let mut children = Vec::with_capacity(share.len());
-                        for (index, group) in share {
-                            let slot = slots[index as usize].clone();
-                            let child = builder.update_slot(NibblePath::ROOT.child(index), slot, group)?;
-                            children.push((index, child));
-                        }
-                        Ok((children, builder))
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join().expect("a tree thread panicked")).collect()
+        let shares: Vec<_> = shares.into_iter().map(|share| (share, self.fresh())).collect();
+        let results: Vec<ShareResult<'_, K>> = workers.map(shares, |(share, mut builder)| {
+            let mut children = Vec::with_capacity(share.len());
+            for (index, group) in share {
+                let slot = slots[index as usize].clone();
+                let child = builder.update_slot(NibblePath::ROOT.child(index), slot, group)?;
+                children.push((index, child));
+            }
+            Ok((children, builder))
         });
         for result in results {
             let (children, builder) = result?;
@@ -548,18 +541,14 @@ impl SmtCommitment {
     /// there are enough (a key hash is a SHA-256: about 20,000 of them for a 10k-transfer block).
     fn hash_keys<'w>(&self, writes: &'w StateWrites) -> Vec<([u8; 32], &'w [u8])> {
         let hash = |(key, value): (&StateKey, &'w Vec<u8>)| (*key.key_hash().as_bytes(), value.as_slice());
-        if self.threads <= 1 || writes.len() < PARALLEL_ITEMS_MIN {
+        let threads = self.workers.threads();
+        if threads <= 1 || writes.len() < PARALLEL_ITEMS_MIN {
             return writes.iter().map(hash).collect();
         }
         let entries: Vec<(&StateKey, &Vec<u8>)> = writes.iter().collect();
-        let chunk = entries.len().div_ceil(self.threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks(chunk)
-                .map(|chunk| scope.spawn(move || chunk.iter().copied().map(hash).collect::<Vec<_>>()))
-                .collect();
-            handles.into_iter().flat_map(|handle| handle.join().expect("a hashing thread panicked")).collect()
-        })
+        let chunks: Vec<_> = entries.chunks(entries.len().div_ceil(threads)).collect();
+        let hashed = self.workers.map(chunks, |chunk| chunk.iter().copied().map(hash).collect::<Vec<_>>());
+        hashed.into_iter().flatten().collect()
     }
 }
 
@@ -606,8 +595,8 @@ impl StateCommitment for SmtCommitment {
             arena: BytesMut::new(),
             stale_nodes: Vec::new(),
         };
-        let root = if self.threads > 1 && updates.len() >= self.parallel_updates_min {
-            builder.update_root_in_parallel(&updates, self.threads)?
+        let root = if self.workers.threads() > 1 && updates.len() >= self.parallel_updates_min {
+            builder.update_root_in_parallel(&updates, &self.workers)?
         } else {
             builder.update(NibblePath::ROOT, parent, &updates)?
         };
@@ -655,15 +644,12 @@ impl StateCommitment for SmtCommitment {
         if threads <= 1 || keys.len() < PARALLEL_ITEMS_MIN {
             return read(keys);
         }
-        let chunk = keys.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = keys.chunks(chunk).map(|keys| scope.spawn(move || read(keys))).collect();
-            let mut values = Vec::with_capacity(keys.len());
-            for handle in handles {
-                values.extend(handle.join().expect("a reading thread panicked")?);
-            }
-            Ok(values)
-        })
+        let chunks: Vec<&[StateKey]> = keys.chunks(keys.len().div_ceil(threads)).collect();
+        let mut values = Vec::with_capacity(keys.len());
+        for read in self.workers.map(chunks, read) {
+            values.extend(read?);
+        }
+        Ok(values)
     }
 
     fn committed(&self, version: Height, root: Hash, writes: &StateWrites) {
@@ -671,14 +657,9 @@ impl StateCommitment for SmtCommitment {
         let replaced = match self.nodes.take_committed(version.0, root) {
             Some(PendingNodes { nodes, updates, .. }) => {
                 let values = || self.values.committed(version.0, updates.into_iter());
-                if self.threads > 1 && nodes.len() >= self.parallel_updates_min {
+                if self.workers.threads() > 1 && nodes.len() >= self.parallel_updates_min {
                     // The two caches are independent: fill them side by side.
-                    std::thread::scope(|scope| {
-                        let values = scope.spawn(values);
-                        let replaced = self.nodes.promote(version.0, nodes);
-                        values.join().expect("filling the value cache never panics");
-                        replaced
-                    })
+                    self.workers.join(values, || self.nodes.promote(version.0, nodes)).1
                 } else {
                     values();
                     self.nodes.promote(version.0, nodes)
