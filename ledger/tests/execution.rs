@@ -157,7 +157,7 @@ fn a_store_of_another_tree_format_is_refused_not_misread() {
     drop(ledger);
     match Ledger::open(kv.clone(), &genesis, LedgerConfig::default()) {
         Err(LedgerError::StateFormatMismatch { stored, expected }) => {
-            assert_eq!((stored.as_str(), expected), ("jmt-v1", "keel-smt-v3"));
+            assert_eq!((stored.as_str(), expected), ("jmt-v1", "keel-smt-v4"));
         }
         other => panic!("expected a format mismatch, got {:?}", other.map(|l| *l.last_committed())),
     }

@@ -48,7 +48,10 @@ use crate::kv::{Column, KvStore, WriteBatch};
 use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use liveness::{key_group, Liveness};
-use node::{nibble, slot_refs, Child, NibblePath, Node, NodeKey, Slots, Value, Version, VALUE_BYTES_MAX};
+use node::{
+    leaf_parts, nibble, slot_refs, subtree_node, Child, NibblePath, Node, NodeKey, Slots, Value, Version,
+    SUBTREE_LEAVES_MAX, VALUE_BYTES_MAX,
+};
 use workers::Workers;
 
 /// The sparse Merkle tree commitment (see the module docs).
@@ -231,7 +234,7 @@ fn stored_node<K: KvStore>(kv: &K, path: &NibblePath, version: Version) -> Resul
     let Some(bytes) = kv.get(Column::TreeNodes, &path.node_key(version))? else {
         return Ok(None);
     };
-    Node::decode(&bytes).map(Some).map_err(|reason| corrupt(Column::TreeNodes, reason))
+    Node::decode(&bytes, path.len()).map(Some).map_err(|reason| corrupt(Column::TreeNodes, reason))
 }
 
 /// The child node a parent names is missing: the store lost it or pruned a kept version.
@@ -296,6 +299,10 @@ impl SmtCommitment {
                 None => return Ok(None),
                 Some(Child::Leaf { key_hash: found, value, .. }) => {
                     return Ok((found == key_hash).then_some((node_version, value.clone())));
+                }
+                Some(Child::Subtree { leaves, .. }) => {
+                    let found = leaves.iter().map(leaf_parts).find(|(found, _)| *found == key_hash);
+                    return Ok(found.map(|(_, value)| (node_version, value.clone())));
                 }
                 Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(nibble(key_hash, path.len()));
@@ -417,10 +424,42 @@ impl<K: KvStore> Builder<'_, K> {
                     self.build(path, &merged)
                 }
             }
+            Some(Child::Subtree { leaves, .. }) => self.update_subtree(path, &leaves, group),
             Some(Child::Node { version, .. }) => {
                 Child::Node { hash: self.update(path, Some(version), group)?, version: self.version }
             }
         })
+    }
+
+    /// The subtree at `path` holding `leaves`, after `group`'s updates: a subtree again while it
+    /// has at most [`SUBTREE_LEAVES_MAX`] keys (the leaves it keeps are not hashed again), else
+    /// nodes.
+    fn update_subtree(&mut self, path: NibblePath, leaves: &[Child], group: &[Update]) -> Child {
+        let mut merged: Vec<Child> = Vec::with_capacity(leaves.len() + group.len());
+        let (mut kept, mut updates) = (leaves.iter().peekable(), group.iter().peekable());
+        loop {
+            let next_kept = kept.peek().map(|leaf| leaf_parts(leaf).0);
+            match (next_kept, updates.peek()) {
+                (None, None) => break,
+                (Some(key), Some((update, _))) if update <= key => {
+                    if update == key {
+                        kept.next();
+                    }
+                    let (key_hash, value) = updates.next().expect("peeked");
+                    merged.push(Child::leaf(*key_hash, value.clone()));
+                }
+                (Some(_), _) => merged.push(kept.next().expect("peeked").clone()),
+                (None, Some(_)) => {
+                    let (key_hash, value) = updates.next().expect("peeked");
+                    merged.push(Child::leaf(*key_hash, value.clone()));
+                }
+            }
+        }
+        if merged.len() <= SUBTREE_LEAVES_MAX {
+            return Child::subtree(merged, path.len());
+        }
+        let entries: Vec<Update> = merged.iter().map(leaf_parts).map(|(key, value)| (*key, value.clone())).collect();
+        self.build(path, &entries)
     }
 
     /// Stores the node of `slots` at `path`, which differ from `previous` (the node it replaces,
@@ -516,6 +555,10 @@ impl<K: KvStore> Builder<'_, K> {
         if let [(key_hash, value)] = entries {
             return Child::leaf(*key_hash, value.clone());
         }
+        if entries.len() <= SUBTREE_LEAVES_MAX {
+            let leaves = entries.iter().map(|(key_hash, value)| Child::leaf(*key_hash, value.clone())).collect();
+            return Child::subtree(leaves, path.len());
+        }
         let mut slots = Slots::default();
         for group in by_nibble(entries, path.len()) {
             let index = nibble(&group[0].0, path.len());
@@ -553,7 +596,7 @@ impl SmtCommitment {
 }
 
 impl StateCommitment for SmtCommitment {
-    const FORMAT: &'static str = "keel-smt-v3";
+    const FORMAT: &'static str = "keel-smt-v4";
 
     fn read<K: KvStore>(&self, kv: &K, version: Height, key: &StateKey) -> Result<Option<Vec<u8>>, LedgerError> {
         self.value(kv, version.0, key.key_hash().as_bytes())
@@ -696,7 +739,7 @@ impl StateCommitment for SmtCommitment {
             Child::Leaf { key_hash, value, .. } => {
                 Some(ProofLeaf { key_hash: Hash::from_bytes(*key_hash), value_hash: Hash::from_bytes(value.hash()) })
             }
-            Child::Node { .. } => None,
+            Child::Node { .. } | Child::Subtree { .. } => None,
         };
         // A tree of no key or of one key is that placeholder or that leaf, with no siblings.
         match root.children() {
@@ -714,6 +757,10 @@ impl StateCommitment for SmtCommitment {
             match descend(&slots, index, &mut siblings) {
                 None => break None,
                 Some(child @ Child::Leaf { .. }) => break leaf_of(&child),
+                Some(Child::Subtree { leaves, .. }) => {
+                    path = path.child(index);
+                    node = Arc::new(subtree_node(&leaves, path.len()));
+                }
                 Some(Child::Node { version: child_version, .. }) => {
                     path = path.child(index);
                     node = self.node_at(kv, &path, child_version)?.ok_or_else(missing_child)?;

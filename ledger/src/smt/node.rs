@@ -8,14 +8,21 @@
 //! folded in four binary levels; a range holding a single leaf is that leaf's hash, an empty range
 //! the placeholder.
 //!
+//! A slot holding two to [`SUBTREE_LEAVES_MAX`] keys holds them as a subtree: their leaves,
+//! hashed as the node they make (and the nodes below it, if some share a longer path) but stored
+//! and cached inside this node.
+//!
 //! Stored form: key `version (8, BE) ‖ path length (1) ‖ packed nibbles`; value `existence
-//! bitmap (2, BE) ‖ leaf bitmap (2, BE)`, then per present slot in nibble order a leaf's `key hash
-//! ‖ value length (2, BE) ‖ value` or a child node's `hash ‖ version (8, BE)`. A leaf carries its
-//! value, so the state has no other copy of it. A parent names the version of each child node, so
+//! bitmap (2, BE) ‖ leaf bitmap (2, BE) ‖ subtree bitmap (2, BE)`, then per present slot in
+//! nibble order a leaf's `key hash ‖ value length (2, BE) ‖ value`, a subtree's `leaf count (1)`
+//! and its leaves so (sorted by key hash), or a child node's `hash ‖ version (8, BE)`. A leaf
+//! carries its value, so the state has no other copy of it. A parent names the version of each child node, so
 //! every read is one exact lookup, and the keys a version writes all sort after every older
 //! version's: a block's nodes are appended to the store, never inserted among older ones (in
 //! RocksDB, a memtable insert at the end instead of a search through the skip list, and flushed
 //! files that do not overlap, so compaction has little to merge).
+
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
@@ -203,7 +210,26 @@ pub enum Child {
         /// The version it was written at (not hashed: the tree's hashes are jmt's).
         version: Version,
     },
+    /// A small subtree: two to [`SUBTREE_LEAVES_MAX`] keys below this slot, kept here as their
+    /// leaves instead of as nodes of their own (see [`SUBTREE_LEAVES_MAX`]). It hashes as the
+    /// node those keys make at the slot's path, so the tree's hashes do not change.
+    Subtree {
+        /// The hash of that node.
+        hash: [u8; 32],
+        /// The leaves (each a [`Child::Leaf`]), sorted by key hash.
+        leaves: Arc<[Child]>,
+    },
 }
+
+/// Most keys a slot holds as a [`Child::Subtree`]; a slot with more holds a node.
+///
+/// Why: at a million random accounts most paths of five nibbles hold one key, but a quarter
+/// of them hold two or three, and as nodes of their own those were three in four of the nodes
+/// in memory and a quarter of those a block rewrites, each a store entry, a cache entry and an
+/// allocation. Inside their parent they cost none of those; their hash is recomputed from the
+/// leaves when one changes (a few hashes, as refolding the node did). The form is canonical:
+/// a set of keys is a subtree exactly when it has two to four keys (the tree never deletes).
+pub const SUBTREE_LEAVES_MAX: usize = 4;
 
 impl Child {
     /// A leaf slot holding `value`.
@@ -212,12 +238,61 @@ impl Child {
         Child::Leaf { key_hash, value, hash }
     }
 
+    /// A subtree slot at a path of `depth` nibbles holding `leaves` ([`Child::Leaf`]s, sorted by
+    /// key hash, two to [`SUBTREE_LEAVES_MAX`] of them, sharing the path).
+    pub fn subtree(leaves: Vec<Child>, depth: usize) -> Child {
+        debug_assert!((2..=SUBTREE_LEAVES_MAX).contains(&leaves.len()), "{} leaves", leaves.len());
+        debug_assert!(leaves.windows(2).all(|pair| leaf_key(&pair[0]) < leaf_key(&pair[1])), "sorted");
+        Child::Subtree { hash: subtree_hash(&leaves, depth), leaves: leaves.into() }
+    }
+
     /// The slot's hash.
     pub fn hash(&self) -> &[u8; 32] {
         match self {
-            Child::Leaf { hash, .. } | Child::Node { hash, .. } => hash,
+            Child::Leaf { hash, .. } | Child::Node { hash, .. } | Child::Subtree { hash, .. } => hash,
         }
     }
+}
+
+/// The key hash and value of a [`Child::Leaf`] (the leaves of a subtree are nothing else).
+pub fn leaf_parts(leaf: &Child) -> (&[u8; 32], &Value) {
+    match leaf {
+        Child::Leaf { key_hash, value, .. } => (key_hash, value),
+        _ => unreachable!("a subtree holds leaves only"),
+    }
+}
+
+/// The key hash of a [`Child::Leaf`].
+pub fn leaf_key(leaf: &Child) -> &[u8; 32] {
+    leaf_parts(leaf).0
+}
+
+/// The slots of the node that `leaves` (sorted, two or more, sharing a path of `depth` nibbles)
+/// make at that path: a nibble's single leaf is that leaf, several are the node below — given as
+/// a subtree when `nested` says so, else as a stand-in [`Child::Node`] carrying only the hash
+/// (enough to fold).
+fn subtree_slots(leaves: &[Child], depth: usize, nested: bool) -> Slots {
+    let mut slots = Slots::default();
+    for group in leaves.chunk_by(|a, b| nibble(leaf_key(a), depth) == nibble(leaf_key(b), depth)) {
+        let index = nibble(leaf_key(&group[0]), depth) as usize;
+        slots[index] = Some(match group {
+            [only] => only.clone(),
+            _ if nested => Child::subtree(group.to_vec(), depth + 1),
+            _ => Child::Node { hash: subtree_hash(group, depth + 1), version: 0 },
+        });
+    }
+    slots
+}
+
+/// The hash of the node `leaves` make at their path of `depth` nibbles (see [`subtree_slots`]).
+fn subtree_hash(leaves: &[Child], depth: usize) -> [u8; 32] {
+    fold(&slot_refs(&subtree_slots(leaves, depth, false)), 0, 16)
+}
+
+/// The node a [`Child::Subtree`]'s `leaves` make at its path of `depth` nibbles, as proofs walk
+/// it (nested subtrees for the keys that share a longer path).
+pub fn subtree_node(leaves: &[Child], depth: usize) -> Node {
+    Node::from_slots_refolded(subtree_slots(leaves, depth, true), u16::MAX, None)
 }
 
 /// The 16 slots of a node being built or changed.
@@ -331,57 +406,79 @@ impl Node {
 
     /// Length of [`Node::encode`]'s bytes.
     pub fn encoded_len(&self) -> usize {
-        4 + self
+        let leaf_len = |value: &Value| 32 + 2 + value.as_bytes().len();
+        6 + self
             .children
             .iter()
             .map(|(_, child)| match child {
-                Child::Leaf { value, .. } => 32 + 2 + value.as_bytes().len(),
+                Child::Leaf { value, .. } => leaf_len(value),
                 Child::Node { .. } => 32 + 8,
+                Child::Subtree { leaves, .. } => {
+                    1 + leaves.iter().map(|leaf| leaf_len(leaf_parts(leaf).1)).sum::<usize>()
+                }
             })
             .sum::<usize>()
     }
 
     /// Appends [`Node::encode`]'s bytes to `bytes`.
     pub fn encode_into(&self, bytes: &mut BytesMut) {
-        let (mut existence, mut leaves) = (0u16, 0u16);
+        let (mut existence, mut leaves, mut subtrees) = (0u16, 0u16, 0u16);
         for (index, child) in self.children.iter() {
             existence |= 1 << index;
-            if matches!(child, Child::Leaf { .. }) {
-                leaves |= 1 << index;
+            match child {
+                Child::Leaf { .. } => leaves |= 1 << index,
+                Child::Subtree { .. } => subtrees |= 1 << index,
+                Child::Node { .. } => {}
             }
         }
         bytes.extend_from_slice(&existence.to_be_bytes());
         bytes.extend_from_slice(&leaves.to_be_bytes());
+        bytes.extend_from_slice(&subtrees.to_be_bytes());
+        let encode_leaf = |bytes: &mut BytesMut, leaf: &Child| {
+            let Child::Leaf { key_hash, value, .. } = leaf else { unreachable!("a subtree holds leaves only") };
+            bytes.extend_from_slice(key_hash);
+            let value = value.as_bytes();
+            bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(value);
+        };
         for (_, child) in self.children.iter() {
             match child {
-                Child::Leaf { key_hash, value, .. } => {
-                    bytes.extend_from_slice(key_hash);
-                    let value = value.as_bytes();
-                    bytes.extend_from_slice(&(value.len() as u16).to_be_bytes());
-                    bytes.extend_from_slice(value);
-                }
+                Child::Leaf { .. } => encode_leaf(bytes, child),
                 Child::Node { hash, version } => {
                     bytes.extend_from_slice(hash);
                     bytes.extend_from_slice(&version.to_be_bytes());
+                }
+                Child::Subtree { leaves, .. } => {
+                    bytes.extend_from_slice(&[leaves.len() as u8]);
+                    for leaf in leaves.iter() {
+                        encode_leaf(bytes, leaf);
+                    }
                 }
             }
         }
     }
 
-    /// Decodes the stored form; the reason when the bytes are not a node.
-    pub fn decode(bytes: &[u8]) -> Result<Node, String> {
+    /// Decodes the stored form of the node at a path of `depth` nibbles; the reason when the
+    /// bytes are not a node.
+    pub fn decode(bytes: &[u8], depth: usize) -> Result<Node, String> {
         fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
             let (head, tail) = rest.split_at_checked(len).ok_or("node ends early")?;
             *rest = tail;
             Ok(head)
         }
-        let take32 =
-            |rest: &mut &[u8]| -> Result<[u8; 32], String> { Ok(take(rest, 32)?.try_into().expect("32 bytes")) };
-        let (header, mut rest) = bytes.split_at_checked(4).ok_or("node shorter than its header")?;
+        fn take_leaf(rest: &mut &[u8]) -> Result<Child, String> {
+            let key_hash: [u8; 32] = take(rest, 32)?.try_into().expect("32 bytes");
+            let len = take(rest, 2)?;
+            let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+            let value = Value::new(take(rest, len)?).ok_or("a leaf value over the size limit")?;
+            Ok(Child::leaf(key_hash, value))
+        }
+        let (header, mut rest) = bytes.split_at_checked(6).ok_or("node shorter than its header")?;
         let existence = u16::from_be_bytes([header[0], header[1]]);
         let leaves = u16::from_be_bytes([header[2], header[3]]);
-        if leaves & !existence != 0 {
-            return Err("leaf bitmap outside the existence bitmap".into());
+        let subtrees = u16::from_be_bytes([header[4], header[5]]);
+        if (leaves | subtrees) & !existence != 0 || leaves & subtrees != 0 {
+            return Err("leaf or subtree bitmap outside the existence bitmap, or overlapping".into());
         }
         let mut children = Vec::with_capacity(existence.count_ones() as usize);
         for index in 0..16u8 {
@@ -389,13 +486,21 @@ impl Node {
                 continue;
             }
             let child = if leaves & (1 << index) != 0 {
-                let key_hash = take32(&mut rest)?;
-                let len = take(&mut rest, 2)?;
-                let len = u16::from_be_bytes([len[0], len[1]]) as usize;
-                let value = Value::new(take(&mut rest, len)?).ok_or("a leaf value over the size limit")?;
-                Child::leaf(key_hash, value)
+                take_leaf(&mut rest)?
+            } else if subtrees & (1 << index) != 0 {
+                let count = take(&mut rest, 1)?[0] as usize;
+                if !(2..=SUBTREE_LEAVES_MAX).contains(&count) {
+                    return Err(format!("a subtree of {count} leaves"));
+                }
+                let leaves = (0..count).map(|_| take_leaf(&mut rest)).collect::<Result<Vec<_>, _>>()?;
+                let keys_fit = leaves.windows(2).all(|pair| leaf_key(&pair[0]) < leaf_key(&pair[1]))
+                    && leaves.iter().all(|leaf| nibble(leaf_key(leaf), depth) == index);
+                if depth >= 63 || !keys_fit {
+                    return Err("a subtree's keys are out of order or outside its slot".into());
+                }
+                Child::subtree(leaves, depth + 1)
             } else {
-                let hash = take32(&mut rest)?;
+                let hash: [u8; 32] = take(&mut rest, 32)?.try_into().expect("32 bytes");
                 let version = take(&mut rest, 8)?;
                 Child::Node { hash, version: Version::from_be_bytes(version.try_into().expect("8 bytes")) }
             };
@@ -498,12 +603,51 @@ mod tests {
         slots[2] = Some(Child::leaf([1; 32], Value::new(&[2, 3]).unwrap()));
         slots[9] = Some(Child::Node { hash: [3; 32], version: 0x0102_0304 });
         let node = Node::from_slots(slots.clone());
-        assert_eq!(Node::decode(&node.encode()).unwrap(), node);
+        assert_eq!(Node::decode(&node.encode(), 0).unwrap(), node);
         assert_eq!(node.slots(), slots);
         let bytes = node.encode();
-        assert!(Node::decode(&bytes[..bytes.len() - 1]).is_err());
-        assert!(Node::decode(&[bytes.clone(), vec![0]].concat()).is_err());
-        assert!(Node::decode(&[0, 0, 0, 1]).is_err(), "a leaf that does not exist");
+        assert!(Node::decode(&bytes[..bytes.len() - 1], 0).is_err());
+        assert!(Node::decode(&[bytes.clone(), vec![0]].concat(), 0).is_err());
+        assert!(Node::decode(&[0, 0, 0, 1, 0, 0], 0).is_err(), "a leaf that does not exist");
+    }
+
+    /// A key hash starting with `nibbles`, the rest `fill`.
+    fn key_of(nibbles: &[u8], fill: u8) -> [u8; 32] {
+        let mut key = [fill; 32];
+        for (index, nibble) in nibbles.iter().enumerate() {
+            let byte = &mut key[index / 2];
+            *byte = if index % 2 == 0 { (*byte & 0x0f) | nibble << 4 } else { (*byte & 0xf0) | nibble };
+        }
+        key
+    }
+
+    #[test]
+    fn a_subtree_hashes_as_the_nodes_it_stands_for_and_is_stored_inside_its_parent() {
+        // Below root slot 5: two keys sharing 5, 3, 7 and one at 5, 9.
+        let leaf = |nibbles: &[u8], fill: u8| Child::leaf(key_of(nibbles, fill), Value::new(&[fill; 16]).unwrap());
+        let (a, b, c) = (leaf(&[5, 3, 7, 1], 0x11), leaf(&[5, 3, 7, 8], 0x22), leaf(&[5, 9], 0x33));
+        let node_of = |children: Vec<(usize, Child)>| {
+            let mut slots = Slots::default();
+            for (index, child) in children {
+                slots[index] = Some(child);
+            }
+            Node::from_slots(slots)
+        };
+        let node_537 = node_of(vec![(1, a.clone()), (8, b.clone())]);
+        let node_53 = node_of(vec![(7, Child::Node { hash: node_537.hash(), version: 1 })]);
+        let node_5 = node_of(vec![(3, Child::Node { hash: node_53.hash(), version: 1 }), (9, c.clone())]);
+        let leaves = vec![a, b, c];
+        let subtree = Child::subtree(leaves.clone(), 1);
+        assert_eq!(*subtree.hash(), node_5.hash());
+        assert_eq!(subtree_node(&leaves, 1).hash(), node_5.hash(), "the node proofs walk");
+
+        let root = node_of(vec![(0, leaf(&[0], 0x44)), (5, subtree)]);
+        let bytes = root.encode();
+        assert_eq!(Node::decode(&bytes, 0).unwrap(), root);
+        assert_eq!(Node::decode(&bytes, 0).unwrap().hash(), root.hash());
+        assert!(Node::decode(&bytes, 1).is_err(), "at another depth the keys are outside their slot");
+        let single = [&[0, 0x20, 0, 0, 0, 0x20, 1][..], &key_of(&[5], 1), &[0, 0]].concat();
+        assert!(Node::decode(&single, 0).unwrap_err().contains("subtree of 1 leaves"));
     }
 
     #[test]
