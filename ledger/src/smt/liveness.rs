@@ -26,6 +26,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use keel_crypto::Hash;
 
 use super::node::Version;
+use crate::account::encode_exact;
 use crate::error::{corrupt, LedgerError};
 use crate::kv::{Column, KvStore, WriteBatch};
 
@@ -154,7 +155,7 @@ impl Liveness {
             changes.push((group, GroupNodes { live, dead_at: None }));
         }
         for (group, nodes) in &changes {
-            batch.put(Column::TreeVersions, group.to_vec(), borsh::to_vec(nodes).expect("borsh into a Vec"));
+            batch.put(Column::TreeVersions, group.to_vec(), encode_exact(nodes));
         }
         state.applied = Some(Applied { version, root, changes });
         Ok(())
