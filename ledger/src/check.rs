@@ -89,9 +89,7 @@ impl CheckedBlock {
 
     /// The sender address of each entry that passed the checks, in block order.
     pub fn senders(&self) -> &[Option<Address>] {
-        self.senders.get_or_init(|| {
-            self.txs.iter().map(|tx| tx.verdict.as_ref().ok().map(Transaction::sender_address)).collect()
-        })
+        self.senders.get_or_init(|| self.txs.iter().map(sender_of).collect())
     }
 
     /// Builds a block from entries whose signatures were already verified by some other means
@@ -100,6 +98,11 @@ impl CheckedBlock {
     pub fn from_trusted(txs: Vec<CheckedTx>) -> CheckedBlock {
         CheckedBlock::new(txs)
     }
+}
+
+/// The sender address of an entry that passed the checks.
+fn sender_of(tx: &CheckedTx) -> Option<Address> {
+    tx.verdict.as_ref().ok().map(Transaction::sender_address)
 }
 
 /// Checks a block's limits, then decodes and verifies every entry using `threads` threads
@@ -118,20 +121,32 @@ pub fn check_block<T: AsRef<[u8]> + Sync>(
     }
     let chunks: Vec<&[T]> = txs.chunks(SIGNATURE_CHUNK_LEN).collect();
     let threads = threads.clamp(1, SIGNATURE_THREADS_MAX).min(chunks.len().max(1));
-    let checked: Vec<CheckedTx> = if threads == 1 {
-        chunks.iter().flat_map(|chunk| check_chunk(chunk, rules)).collect()
+    // Each entry's verdict and, for those that passed, its sender's address (a hash of its key,
+    // which reading ahead and executing need): both on the checking threads.
+    let check_run = |run: &[&[T]]| -> (Vec<CheckedTx>, Vec<Option<Address>>) {
+        let checked: Vec<CheckedTx> = run.iter().flat_map(|chunk| check_chunk(chunk, rules)).collect();
+        let senders = checked.iter().map(sender_of).collect();
+        (checked, senders)
+    };
+    let (checked, senders): (Vec<CheckedTx>, Vec<Option<Address>>) = if threads == 1 {
+        check_run(&chunks)
     } else {
         let per_thread = chunks.len().div_ceil(threads);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .chunks(per_thread)
-                .map(|run| scope.spawn(move || run.iter().flat_map(|c| check_chunk(c, rules)).collect::<Vec<_>>()))
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("checking a chunk never panics")).collect()
+            let handles: Vec<_> = chunks.chunks(per_thread).map(|run| scope.spawn(move || check_run(run))).collect();
+            let (mut checked, mut senders) = (Vec::with_capacity(txs.len()), Vec::with_capacity(txs.len()));
+            for handle in handles {
+                let (run_checked, run_senders) = handle.join().expect("checking a chunk never panics");
+                checked.extend(run_checked);
+                senders.extend(run_senders);
+            }
+            (checked, senders)
         })
     };
     assert_eq!(checked.len(), txs.len(), "one verdict per entry, in order");
-    Ok(CheckedBlock::new(checked))
+    let block = CheckedBlock::new(checked);
+    block.senders.set(senders).expect("a new block has no senders yet");
+    Ok(block)
 }
 
 /// Decodes and checks one signature chunk; signatures in it are verified as one batch.

@@ -125,14 +125,11 @@ impl Liveness {
     ) -> Result<(), LedgerError> {
         let mut state = self.loaded(kv)?;
         let groups = state.groups.as_ref().expect("loaded");
-        // `stale` is sorted, so each group's keys are one run.
-        let mut replaced: Vec<(Group, u64)> = Vec::new();
+        // Counted in a map of the few groups (versions and depths) a block touches: the keys come
+        // in tree order, and sorting them first cost more than the counting.
+        let mut replaced: BTreeMap<Group, u64> = BTreeMap::new();
         for key in stale {
-            let group = key_group(key.as_ref())?;
-            match replaced.last_mut() {
-                Some((last, count)) if *last == group => *count += 1,
-                _ => replaced.push((group, 1)),
-            }
+            *replaced.entry(key_group(key.as_ref())?).or_default() += 1;
         }
         let mut changes = Vec::with_capacity(replaced.len() + 8);
         for (group, count) in replaced {
