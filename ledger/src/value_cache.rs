@@ -79,9 +79,24 @@ impl ValueCache {
         self.shard(key_hash).value(key_hash, version)
     }
 
-    /// [`ValueCache::value`] of each of `key_hashes`.
+    /// [`ValueCache::value`] of each of `key_hashes`, taking each shard's lock once (two threads
+    /// reading a block's accounts took turns on the locks key by key).
     pub(crate) fn values(&self, key_hashes: &[[u8; 32]], version: Version) -> Vec<Option<Option<Vec<u8>>>> {
-        key_hashes.iter().map(|key_hash| self.value(key_hash, version)).collect()
+        let mut by_shard: [Vec<usize>; 16] = Default::default();
+        for (position, key_hash) in key_hashes.iter().enumerate() {
+            by_shard[(key_hash[0] >> 4) as usize].push(position);
+        }
+        let mut values = vec![None; key_hashes.len()];
+        for (shard, positions) in self.shards.iter().zip(by_shard) {
+            if positions.is_empty() {
+                continue;
+            }
+            let shard = lock(shard);
+            for position in positions {
+                values[position] = shard.value(&key_hashes[position], version);
+            }
+        }
+        values
     }
 
     /// Remembers what the store answered for `key_hash` at `version` — the value and a version

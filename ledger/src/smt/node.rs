@@ -90,7 +90,7 @@ impl NibblePath {
 }
 
 /// Most bytes of a node key: version, path length, 32 bytes of packed nibbles.
-const NODE_KEY_BYTES_MAX: usize = 8 + 1 + 32;
+pub const NODE_KEY_BYTES_MAX: usize = 8 + 1 + 32;
 
 /// A node's stored key, held inline: a block replaces thousands of nodes, and its stale list
 /// names each of them.
@@ -220,6 +220,10 @@ pub enum Child {
         leaves: Arc<[Child]>,
     },
 }
+
+/// Most bytes of a node's stored form: the bitmaps, then 16 slots of the largest kind (a
+/// subtree of the most leaves with the largest values).
+pub const NODE_BYTES_MAX: usize = 6 + 16 * (1 + SUBTREE_LEAVES_MAX * (32 + 2 + VALUE_BYTES_MAX));
 
 /// Most keys a slot holds as a [`Child::Subtree`]; a slot with more holds a node.
 ///
@@ -405,6 +409,7 @@ impl Node {
     }
 
     /// Length of [`Node::encode`]'s bytes.
+    #[cfg(test)]
     pub fn encoded_len(&self) -> usize {
         let leaf_len = |value: &Value| 32 + 2 + value.as_bytes().len();
         6 + self
@@ -648,6 +653,20 @@ mod tests {
         assert!(Node::decode(&bytes, 1).is_err(), "at another depth the keys are outside their slot");
         let single = [&[0, 0x20, 0, 0, 0, 0x20, 1][..], &key_of(&[5], 1), &[0, 0]].concat();
         assert!(Node::decode(&single, 0).unwrap_err().contains("subtree of 1 leaves"));
+    }
+
+    #[test]
+    fn the_largest_node_encodes_to_the_bound() {
+        let mut slots = Slots::default();
+        for (index, slot) in slots.iter_mut().enumerate() {
+            let leaves = (0..SUBTREE_LEAVES_MAX as u8)
+                .map(|fill| {
+                    Child::leaf(key_of(&[index as u8, fill], fill), Value::new(&[fill; VALUE_BYTES_MAX]).unwrap())
+                })
+                .collect();
+            *slot = Some(Child::subtree(leaves, 1));
+        }
+        assert_eq!(Node::from_slots(slots).encode().len(), NODE_BYTES_MAX);
     }
 
     #[test]
