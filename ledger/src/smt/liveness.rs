@@ -112,7 +112,7 @@ impl Liveness {
     }
 
     /// Records in `batch` that `version` (with root `root`) wrote the nodes of `written` and
-    /// replaced those of `stale` (their keys; `stale` sorted); the counts in memory change when
+    /// replaced those of `stale` (their keys, in any order); the counts in memory change when
     /// it commits.
     pub(super) fn apply<'k, K: KvStore>(
         &self,

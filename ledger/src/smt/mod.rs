@@ -645,10 +645,10 @@ impl StateCommitment for SmtCommitment {
             builder.update(NibblePath::ROOT, parent, &updates)?
         };
         let root = Hash::from_bytes(root);
-        // The stale list and the new nodes are in the order a single thread would visit the tree
-        // (the root, then each subtree below it in nibble order; the threads take contiguous runs
-        // of subtrees and their lists are joined in order), so the batch's bytes do not depend on
-        // the thread count, and need no sorting here.
+        // The stale list and the new nodes are in the order a single thread would make them (the
+        // subtrees below the root in nibble order, the root's stale key first and its new node
+        // last; the threads take contiguous runs of subtrees and their lists are joined in
+        // order), so the batch's bytes do not depend on the thread count, and need no sorting.
         let written = builder.encoded.iter().map(|(key, _)| &key[..]);
         self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
         for (key, node) in builder.encoded {

@@ -498,10 +498,18 @@ impl Node {
                 if !(2..=SUBTREE_LEAVES_MAX).contains(&count) {
                     return Err(format!("a subtree of {count} leaves"));
                 }
+                if depth >= 63 {
+                    return Err("a subtree below the deepest node".into());
+                }
                 let leaves = (0..count).map(|_| take_leaf(&mut rest)).collect::<Result<Vec<_>, _>>()?;
+                // Sorted, distinct, and sharing the slot's path (the node's own path is not known
+                // here: they must at least agree on it): then they part before the key's end, and
+                // hashing them cannot run past it.
+                let first = leaf_key(&leaves[0]);
                 let keys_fit = leaves.windows(2).all(|pair| leaf_key(&pair[0]) < leaf_key(&pair[1]))
-                    && leaves.iter().all(|leaf| nibble(leaf_key(leaf), depth) == index);
-                if depth >= 63 || !keys_fit {
+                    && nibble(first, depth) == index
+                    && leaves.iter().all(|leaf| (0..=depth).all(|at| nibble(leaf_key(leaf), at) == nibble(first, at)));
+                if !keys_fit {
                     return Err("a subtree's keys are out of order or outside its slot".into());
                 }
                 Child::subtree(leaves, depth + 1)
@@ -652,6 +660,13 @@ mod tests {
         assert_eq!(Node::decode(&bytes, 0).unwrap(), root);
         assert_eq!(Node::decode(&bytes, 0).unwrap().hash(), root.hash());
         assert!(Node::decode(&bytes, 1).is_err(), "at another depth the keys are outside their slot");
+        // Two keys in slot 3 at depth 1 that differ at nibble 0: refused, not hashed past the key's end.
+        let stray = [(&[0u8, 3][..], 1u8), (&[5, 3][..], 2)]
+            .iter()
+            .flat_map(|(nibbles, fill)| [&key_of(nibbles, 0)[..], &[0, 1], &[*fill]].concat())
+            .collect::<Vec<u8>>();
+        let header = [0u8, 0b1000, 0, 0, 0, 0b1000, 2];
+        assert!(Node::decode(&[&header[..], &stray].concat(), 1).unwrap_err().contains("outside its slot"));
         let single = [&[0, 0x20, 0, 0, 0, 0x20, 1][..], &key_of(&[5], 1), &[0, 0]].concat();
         assert!(Node::decode(&single, 0).unwrap_err().contains("subtree of 1 leaves"));
     }

@@ -8,16 +8,16 @@
 //! Long-lived workers keep their heaps, and the memory the freeing thread returns comes back to
 //! them.
 //!
-//! Results never depend on the workers: every step splits its work the same way whatever the
-//! thread count and gathers the results in order. If the pool cannot start, the work runs on the
-//! caller's thread.
+//! Results never depend on the workers: every step splits its work into contiguous runs and
+//! gathers the results in the runs' order, so the whole is what one thread would produce. If the
+//! pool cannot start, the work runs on the caller's thread.
 
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 /// Up to `threads` long-lived worker threads (none for 1).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Workers {
     threads: usize,
     /// The pool, once started; `None` inside when it could not be started.
