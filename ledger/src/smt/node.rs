@@ -671,6 +671,29 @@ mod tests {
         assert!(Node::decode(&single, 0).unwrap_err().contains("subtree of 1 leaves"));
     }
 
+    proptest::proptest! {
+        /// Corrupt stored bytes are an error, never a panic, at any depth.
+        #[test]
+        fn decoding_damaged_nodes_never_panics(
+            flips in proptest::collection::vec((0usize..400, proptest::prelude::any::<u8>()), 1..4),
+            cut in 0usize..400,
+            depth in 0usize..65,
+        ) {
+            let leaf = |nibbles: &[u8], fill: u8| Child::leaf(key_of(nibbles, fill), Value::new(&[fill; 3]).unwrap());
+            let mut slots = Slots::default();
+            slots[1] = Some(leaf(&[1], 1));
+            slots[5] = Some(Child::subtree(vec![leaf(&[5, 3, 7, 1], 2), leaf(&[5, 3, 7, 8], 3), leaf(&[5, 9], 4)], 1));
+            slots[9] = Some(Child::Node { hash: [9; 32], version: 9 });
+            let mut bytes = Node::from_slots(slots).encode();
+            for (at, byte) in flips {
+                let at = at % bytes.len();
+                bytes[at] ^= byte;
+            }
+            bytes.truncate(bytes.len().saturating_sub(cut % 8));
+            let _ = Node::decode(&bytes, depth);
+        }
+    }
+
     #[test]
     fn the_largest_node_encodes_to_the_bound() {
         let mut slots = Slots::default();
