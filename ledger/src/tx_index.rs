@@ -128,11 +128,8 @@ impl TxIndex {
         // A run is tens of thousands of entries: their keys and values are slices of one buffer
         // (two allocations each were a spike on the executing thread, and on the store's writer
         // that frees them).
-        let mut arena = BytesMut::new();
+        let mut arena = BytesMut::with_capacity(ENTRY_BYTES * (self.unwritten.len() + entries.len()));
         for (hash, location) in self.unwritten.iter().chain(&entries) {
-            if arena.capacity() < ENTRY_BYTES {
-                arena.reserve(ENTRY_BYTES * (self.unwritten.len() + entries.len()));
-            }
             arena.extend_from_slice(hash.as_bytes());
             let key = arena.split().freeze();
             BorshSerialize::serialize(location, &mut (&mut arena).writer()).expect("borsh into a buffer cannot fail");

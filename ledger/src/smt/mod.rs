@@ -49,7 +49,7 @@ use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use liveness::{key_group, Liveness};
 use node::{
-    leaf_parts, nibble, slot_refs, subtree_node, Child, NibblePath, Node, NodeKey, Slots, Value, Version,
+    leaf_key, leaf_parts, nibble, slot_refs, subtree_node, Child, NibblePath, Node, NodeKey, Slots, Value, Version,
     NODE_BYTES_MAX, NODE_KEY_BYTES_MAX, SUBTREE_LEAVES_MAX, VALUE_BYTES_MAX,
 };
 use workers::Workers;
@@ -436,25 +436,16 @@ impl<K: KvStore> Builder<'_, K> {
     /// nodes.
     fn update_subtree(&mut self, path: NibblePath, leaves: &[Child], group: &[Update]) -> Child {
         let mut merged: Vec<Child> = Vec::with_capacity(leaves.len() + group.len());
-        let (mut kept, mut updates) = (leaves.iter().peekable(), group.iter().peekable());
-        loop {
-            let next_kept = kept.peek().map(|leaf| leaf_parts(leaf).0);
-            match (next_kept, updates.peek()) {
-                (None, None) => break,
-                (Some(key), Some((update, _))) if update <= key => {
-                    if update == key {
-                        kept.next();
-                    }
-                    let (key_hash, value) = updates.next().expect("peeked");
-                    merged.push(Child::leaf(*key_hash, value.clone()));
-                }
-                (Some(_), _) => merged.push(kept.next().expect("peeked").clone()),
-                (None, Some(_)) => {
-                    let (key_hash, value) = updates.next().expect("peeked");
-                    merged.push(Child::leaf(*key_hash, value.clone()));
-                }
+        let mut kept = leaves.iter().peekable();
+        for (key_hash, value) in group {
+            while let Some(leaf) = kept.next_if(|leaf| leaf_key(leaf) < key_hash) {
+                merged.push(leaf.clone());
             }
+            // A kept leaf of the same key is replaced by the update.
+            kept.next_if(|leaf| leaf_key(leaf) == key_hash);
+            merged.push(Child::leaf(*key_hash, value.clone()));
         }
+        merged.extend(kept.cloned());
         if merged.len() <= SUBTREE_LEAVES_MAX {
             return Child::subtree(merged, path.len());
         }
