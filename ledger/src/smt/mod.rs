@@ -349,8 +349,12 @@ struct Builder<'a, K> {
     version: Version,
     parent: Option<Version>,
     new_nodes: Vec<(NibblePath, Arc<Node>)>,
-    /// The new nodes' store entries (key, encoded node), made on the thread that built them.
-    encoded: Vec<(Bytes, Bytes)>,
+    /// The new nodes' store entries (key, encoded node), made on the thread that built them,
+    /// one list per depth (path length). Within a depth they come in path order (subtrees are
+    /// visited in nibble order), so depth after depth is key order: the store's writer, which
+    /// sorts each batch, then finds them sorted (sorting them took it 0.7 ms of a 1,000-transfer
+    /// block at a million accounts).
+    encoded: Vec<Vec<(Bytes, Bytes)>>,
     /// Where they are encoded: each entry is a slice of a shared buffer, so a block's thousands
     /// of entries take a few allocations (and the store's writer a few frees), not two each.
     arena: BytesMut,
@@ -483,7 +487,11 @@ impl<K: KvStore> Builder<'_, K> {
         self.arena.extend_from_slice(key.as_ref());
         let key = self.arena.split().freeze();
         node.encode_into(&mut self.arena);
-        self.encoded.push((key, self.arena.split().freeze()));
+        let depth = path.len();
+        if self.encoded.len() <= depth {
+            self.encoded.resize_with(depth + 1, Vec::new);
+        }
+        self.encoded[depth].push((key, self.arena.split().freeze()));
         self.new_nodes.push((path, node));
         hash
     }
@@ -536,7 +544,12 @@ impl<K: KvStore> Builder<'_, K> {
                 slots[index as usize] = Some(child);
             }
             self.new_nodes.extend(builder.new_nodes);
-            self.encoded.extend(builder.encoded);
+            if self.encoded.len() < builder.encoded.len() {
+                self.encoded.resize_with(builder.encoded.len(), Vec::new);
+            }
+            for (ours, theirs) in self.encoded.iter_mut().zip(builder.encoded) {
+                ours.extend(theirs);
+            }
             self.stale_nodes.extend(builder.stale_nodes);
         }
         Ok(self.finish(NibblePath::ROOT, slots, changed, previous.as_deref()))
@@ -636,13 +649,13 @@ impl StateCommitment for SmtCommitment {
             builder.update(NibblePath::ROOT, parent, &updates)?
         };
         let root = Hash::from_bytes(root);
-        // The stale list and the new nodes are in the order a single thread would make them (the
-        // subtrees below the root in nibble order, the root's stale key first and its new node
-        // last; the threads take contiguous runs of subtrees and their lists are joined in
-        // order), so the batch's bytes do not depend on the thread count, and need no sorting.
-        let written = builder.encoded.iter().map(|(key, _)| &key[..]);
+        // The stale list is in the order a single thread would make it (the subtrees below the
+        // root in nibble order, the root's stale key first; the threads take contiguous runs of
+        // subtrees and their lists are joined in order), and the new nodes are in key order
+        // (depth by depth): the batch's bytes do not depend on the thread count.
+        let written = builder.encoded.iter().flatten().map(|(key, _)| &key[..]);
         self.liveness.apply(kv, version.0, root, written, &builder.stale_nodes, &mut batch)?;
-        for (key, node) in builder.encoded {
+        for (key, node) in builder.encoded.into_iter().flatten() {
             batch.put(Column::TreeNodes, key, node);
         }
         if !builder.stale_nodes.is_empty() {
