@@ -90,6 +90,28 @@ proptest! {
         };
         prop_assert!(run(1) == run(3));
     }
+
+    /// A version's new nodes reach its batch in key order, whatever the thread count, so that
+    /// the store's writer finds them sorted.
+    #[test]
+    fn new_nodes_reach_the_batch_in_key_order(
+        versions in prop::collection::vec(prop::collection::vec((0u16..400, any::<u8>()), 1..80), 1..6),
+        threads in 1usize..4,
+    ) {
+        let tree = SmtCommitment { parallel_updates_min: 2, ..SmtCommitment::default().with_threads(threads) };
+        let kv = MemKv::new();
+        for (version, raw) in versions.iter().enumerate() {
+            let writes = writes_of(raw, version as u64);
+            let (root, batch) = tree.apply(&kv, Height(version as u64), &writes).unwrap();
+            let (_, ops) = batch.clone().into_parts();
+            let nodes: Vec<&[u8]> =
+                ops.iter().filter(|op| op.column() == Column::TreeNodes).map(|op| op.key()).collect();
+            prop_assert!(!nodes.is_empty());
+            prop_assert!(nodes.windows(2).all(|pair| pair[0] < pair[1]), "node keys out of order: {:?}", nodes);
+            kv.write(batch).unwrap();
+            tree.committed(Height(version as u64), root, &writes);
+        }
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ impl Database {
     /// Flushes every column family's memtables to disk, together, and waits for it: what the
     /// ledger has written without RocksDB's log is then on disk.
     ///
-    /// The C API of Debian's RocksDB (7.8) flushes one column family per call, which is not what
+    /// The C API the `rocksdb` crate binds (RocksDB 7.4) flushes one column family per call, which is not what
     /// unlogged ledger batches need; a manual compaction with `atomic_flush` on, though, first
     /// flushes every column family atomically (`DBImpl::CompactRange`), so that is what this
     /// asks for, on the few keys of `ledger_meta`. The rocks_kv crash tests check the effect on
