@@ -26,7 +26,8 @@
 //! next executes), `KEEL_BENCH_ONLY=with-signatures|with-signatures-inline|pre-verified` one of
 //! the three runs, and `KEEL_BENCH_VERSIONS_KEPT`, `KEEL_BENCH_PRUNE_INTERVAL` and
 //! `KEEL_BENCH_VALUES_CACHED` the ledger's `versions_kept_max` (default 1,000: pruning starts
-//! after block 1,000), `prune_interval` and `values_cached_max`.
+//! after block 1,000), `prune_interval` and `values_cached_max`; `KEEL_BENCH_TREE_THREADS` the
+//! ledger's `tree_threads` (default 2, as the node runs it).
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
@@ -177,7 +178,8 @@ fn run<K: KvStore + Clone>(
     warmup: usize,
     signatures: Signatures,
 ) -> Times {
-    let mut config = LedgerConfig { signature_threads: 2, tree_threads: 2, ..Default::default() };
+    let tree_threads = std::env::var("KEEL_BENCH_TREE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let mut config = LedgerConfig { signature_threads: 2, tree_threads, ..Default::default() };
     if let Some(&kept) = sizes("KEEL_BENCH_VERSIONS_KEPT", &[]).first() {
         config.versions_kept_max = kept as u64;
     }
