@@ -99,7 +99,7 @@ impl Database {
         options.set_use_direct_io_for_flush_and_compaction(direct_writes_supported(path));
         // One block cache for every column family; bloom filters so that point reads of absent
         // keys (most tree-node and index lookups) rarely touch a data block.
-        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let family = |name: &str| {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
@@ -149,10 +149,9 @@ impl Database {
     /// Flushes every column family's memtables to disk, together, and waits for it: what the
     /// ledger has written without RocksDB's log is then on disk.
     ///
-    /// The C API the `rocksdb` crate binds (RocksDB 7.4) flushes one column family per call, which is not what
-    /// unlogged ledger batches need; a manual compaction with `atomic_flush` on, though, first
-    /// flushes every column family atomically (`DBImpl::CompactRange`), so that is what this
-    /// asks for, on the few keys of `ledger_meta`. The rocks_kv crash tests check the effect on
+    /// Flushing column families one by one is not what unlogged ledger batches need; a manual
+    /// compaction with `atomic_flush` on first flushes every column family atomically
+    /// (`DBImpl::CompactRange`), so that is what this asks for, on the few keys of `ledger_meta`. The rocks_kv crash tests check the effect on
     /// the linked library: a child killed after it returns reopens with every column at the same
     /// batch.
     pub(super) fn persist_memtables(&self) {
