@@ -151,9 +151,9 @@ impl Database {
     ///
     /// Flushing column families one by one is not what unlogged ledger batches need; a manual
     /// compaction with `atomic_flush` on first flushes every column family atomically
-    /// (`DBImpl::CompactRange`), so that is what this asks for, on the few keys of `ledger_meta`. The rocks_kv crash tests check the effect on
-    /// the linked library: a child killed after it returns reopens with every column at the same
-    /// batch.
+    /// (`DBImpl::CompactRange`), so that is what this asks for, on the few keys of `ledger_meta`.
+    /// The rocks_kv crash tests check the effect on the linked library: a child killed after it
+    /// returns reopens with every column at the same batch.
     pub(super) fn persist_memtables(&self) {
         let meta = self.column(Column::Meta.name());
         let mut options = CompactOptions::default();
