@@ -73,6 +73,52 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A version applied and never committed (another block at that height commits instead)
+    /// leaves no trace: the node cache takes an applied version's nodes before it commits, and
+    /// reads of the committed state in between, roots, reads and proofs after are a tree's that
+    /// never saw it.
+    #[test]
+    fn a_version_applied_and_not_committed_leaves_no_trace(
+        versions in prop::collection::vec(
+            (prop::collection::vec((0u16..400, any::<u8>()), 1..60), prop::collection::vec((0u16..400, any::<u8>()), 0..60)),
+            1..7,
+        ),
+        threads in 1usize..4,
+    ) {
+        let tree = SmtCommitment { parallel_updates_min: 2, ..SmtCommitment::default().with_threads(threads) };
+        let plain = SmtCommitment::with_cache(0, 0);
+        let (kv, plain_kv) = (MemKv::new(), MemKv::new());
+        for (version, (raw, decoy)) in versions.iter().enumerate() {
+            let version = version as u64;
+            if !decoy.is_empty() {
+                // Applied, its batch never written, never committed.
+                tree.apply(&kv, Height(version), &writes_of(decoy, version ^ 0x55)).unwrap();
+                if let Some(parent) = version.checked_sub(1) {
+                    for index in (0..420u16).step_by(11) {
+                        prop_assert_eq!(
+                            tree.read(&kv, Height(parent), &key(index)).unwrap(),
+                            plain.read(&plain_kv, Height(parent), &key(index)).unwrap()
+                        );
+                    }
+                }
+            }
+            let writes = writes_of(raw, version);
+            prop_assert_eq!(commit(&tree, &kv, version, &writes, 0), commit(&plain, &plain_kv, version, &writes, 0));
+            for at in 0..=version {
+                for index in (0..420u16).step_by(7) {
+                    let ours = tree.prove(&kv, Height(at), &key(index)).unwrap();
+                    prop_assert_eq!(&ours, &plain.prove(&plain_kv, Height(at), &key(index)).unwrap());
+                    prop_assert_eq!(&ours.0, &tree.read(&kv, Height(at), &key(index)).unwrap());
+                }
+            }
+        }
+        prop_assert!(kv.dump() == plain_kv.dump(), "the same bytes stored");
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// The thread count changes no stored byte.
