@@ -48,9 +48,6 @@ impl Inner {
     }
 }
 
-/// One shard's part of a block's writes (key hash, value).
-pub(crate) type ShardWrites = Vec<([u8; 32], Value)>;
-
 /// The value cache (see the module docs). Shared by reference; internally locked.
 ///
 /// The map is split into 16 shards by the key hash's first nibble, each with its own lock and
@@ -134,25 +131,13 @@ impl ValueCache {
 
     /// The block at `version` was written to the store, with `writes` (key hash, value).
     pub(crate) fn committed(&self, version: Version, writes: impl Iterator<Item = ([u8; 32], Value)>) {
-        self.committed_shards(version, 0, self.by_shard(writes));
-    }
-
-    /// `writes` split by shard, for [`ValueCache::committed_shards`] (nothing when the cache is
-    /// off).
-    pub(crate) fn by_shard(&self, writes: impl Iterator<Item = ([u8; 32], Value)>) -> Vec<ShardWrites> {
-        let mut by_shard: Vec<ShardWrites> = vec![Vec::new(); 16];
+        let mut by_shard: [Vec<([u8; 32], Value)>; 16] = Default::default();
         if self.shard_max > 0 {
             for (key_hash, value) in writes {
                 by_shard[(key_hash[0] >> 4) as usize].push((key_hash, value));
             }
         }
-        by_shard
-    }
-
-    /// [`ValueCache::committed`] for the shards `first..first + writes.len()`, given their
-    /// writes: shards are independent, so threads can commit disjoint runs of them side by side.
-    pub(crate) fn committed_shards(&self, version: Version, first: usize, writes: Vec<ShardWrites>) {
-        for (shard, writes) in self.shards[first..].iter().zip(writes) {
+        for (shard, writes) in self.shards.iter().zip(by_shard) {
             let mut shard = lock(shard);
             shard.latest = Some(version);
             for (key_hash, value) in writes {

@@ -137,6 +137,28 @@ proptest! {
         prop_assert!(run(1) == run(3));
     }
 
+    /// Reading many keys at once answers what reading each does, from the caches, from the tree
+    /// past them and on several threads alike.
+    #[test]
+    fn read_many_answers_what_read_does(
+        versions in prop::collection::vec(prop::collection::vec((0u16..400, any::<u8>()), 1..80), 1..4),
+        values_cached in prop::sample::select(vec![0usize, 50, 1_000_000]),
+        threads in 1usize..4,
+    ) {
+        let tree = SmtCommitment::with_cache(values_cached, 1_000_000).with_threads(threads);
+        let kv = MemKv::new();
+        for (version, raw) in versions.iter().enumerate() {
+            commit(&tree, &kv, version as u64, &writes_of(raw, version as u64), 0);
+        }
+        let last = Height(versions.len() as u64 - 1);
+        let keys: Vec<StateKey> = (0..420u16).map(key).collect();
+        for at in [Height(0), last] {
+            let many = tree.read_many(&kv, at, &keys, threads).unwrap();
+            let one_by_one: Vec<_> = keys.iter().map(|key| tree.read(&kv, at, key).unwrap()).collect();
+            prop_assert_eq!(many, one_by_one);
+        }
+    }
+
     /// A version's new nodes reach its batch in key order, whatever the thread count, so that
     /// the store's writer finds them sorted.
     #[test]

@@ -56,12 +56,4 @@ impl Workers {
             _ => items.into_iter().map(work).collect(),
         }
     }
-
-    /// `a` and `b`, side by side on the workers.
-    pub(super) fn join<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-        match self.pool() {
-            Some(pool) => pool.join(a, b),
-            None => (a(), b()),
-        }
-    }
 }
