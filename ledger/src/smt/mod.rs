@@ -721,10 +721,11 @@ impl StateCommitment for SmtCommitment {
         threads: usize,
     ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
         // The value cache answers most keys, a fraction of a microsecond each: on this thread,
-        // under each shard's lock once (handing them to the tree threads took longer than the
-        // lookups: reading a 1,000-transfer block's accounts ahead at a million accounts,
-        // 2.5-2.8 ms a block on this thread against 3.7-4.0 ms on two). The rest walk the tree,
-        // maybe to the store: those are split over the threads when there are enough.
+        // under each shard's lock once (handing them to the tree threads can cost more than the
+        // lookups: reading a 1,000-transfer block's accounts ahead at a million accounts took
+        // 2.5-2.8 ms a block on this thread against 3.7-4.0 ms on two in two pairs, the same in
+        // six others). The rest walk the tree, maybe to the store: those are split over the
+        // threads when there are enough.
         let hashes: Vec<[u8; 32]> = keys.iter().map(|key| *key.key_hash().as_bytes()).collect();
         let mut values = self.values.values(&hashes, version.0);
         let missing: Vec<usize> =
