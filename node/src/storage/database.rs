@@ -113,12 +113,18 @@ impl Database {
                 table.set_whole_key_filtering(false);
             }
             family.set_block_based_table_factory(&table);
+            // Up to four memtables in every column family, not only the tree's: an atomic flush
+            // switches every family's memtable at once, so a second flush while one runs (the
+            // tree's 128 MiB take about a second to flush, which a million accounts' blocks
+            // fill again) left the small families, with the default two, a memtable too many,
+            // and RocksDB stopped writes until the first flush ended: 150-600 ms of a block's
+            // write, a few times in 300 blocks (seen waiting in `DBImpl::DelayWrite`).
+            family.set_max_write_buffer_number(4);
             if name == Column::TreeNodes.name() || name == Column::TreeValues.name() {
                 // Each block writes megabytes of nodes and values: with the default two 64 MiB
                 // memtables, writes stalled behind flushes every few blocks (a 10k-transfer
                 // block's write took 435 ms after six blocks instead of 285 ms).
                 family.set_write_buffer_size(TREE_MEMTABLE_BYTES);
-                family.set_max_write_buffer_number(4);
                 // Nodes are mostly hashes, which do not compress: snappy spent a third of each
                 // flush finding that out.
                 family.set_compression_type(DBCompressionType::None);
