@@ -1,6 +1,8 @@
 //! The tree's worker threads: started once, on first use, and shared by every clone of the
 //! tree, so that a block's parallel steps (hashing its keys, updating the subtrees below the
-//! root, reading its accounts, filling the caches) do not each start and end threads.
+//! root, reading the accounts the value cache does not hold) do not each start and end threads.
+//! Filling the caches is not one of them: a new node takes its cache entry on the thread that
+//! built it, and the value cache is filled on the committing thread (see `NodeCache`).
 //!
 //! Why it matters: a block's new nodes are allocated on the threads that build them. A thread
 //! that ends hands its allocator's pages back, and the next block's fresh threads start from
