@@ -35,6 +35,7 @@ mod liveness;
 pub mod node;
 mod workers;
 
+use std::collections::hash_map::Entry;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -51,8 +52,8 @@ use crate::proof::{MerkleProof, ProofLeaf};
 use crate::value_cache::{make_room, ValueCache};
 use liveness::{key_group, Liveness};
 use node::{
-    leaf_key, leaf_parts, nibble, slot_refs, subtree_node, Child, NibblePath, Node, NodeKey, Slots, Value, Version,
-    NODE_BYTES_MAX, NODE_KEY_BYTES_MAX, SUBTREE_LEAVES_MAX, VALUE_BYTES_MAX,
+    leaf_key, leaf_parts, nibble, slot_refs, subtree_node, Child, Folds, NibblePath, Node, NodeKey, Slots, Value,
+    Version, NODE_BYTES_MAX, NODE_KEY_BYTES_MAX, SUBTREE_LEAVES_MAX, VALUE_BYTES_MAX,
 };
 use workers::Workers;
 
@@ -115,10 +116,11 @@ impl Default for SmtCommitment {
 /// The newest node of each path, with the version that wrote it: the last committed version's,
 /// or, once a version is applied, that version's.
 ///
-/// Applying a version puts each node it writes in the place of the node it replaces, on the
-/// tree thread that built it, while that entry is still in the processor's cache (promoting a
-/// block's thousands of nodes at commit looked each one up again, cold: about a tenth of the tree
-/// threads' time at a million accounts). Until that version commits, the cache may hold nodes of
+/// Applying a version takes each node it replaces out of the cache (its builder reuses its
+/// memory when no reader holds it) and puts the new node in its place, on the tree thread that
+/// built it, while that entry is still in the processor's cache (promoting a block's thousands
+/// of nodes at commit looked each one up again, cold: about a tenth of the tree threads' time at
+/// a million accounts). Until that version commits, the cache may hold nodes of
 /// it; they are answered only for that exact version, which no one reads before it commits. If
 /// what commits is not what was applied (or nothing is, and another version is applied instead),
 /// the cache starts afresh.
@@ -172,6 +174,16 @@ impl NodeCache {
     /// The node written at `version` at `path`, if cached.
     fn get(&self, path: &NibblePath, version: Version) -> Option<Arc<Node>> {
         self.read(path).get(path).filter(|(cached, _)| *cached == version).map(|(_, node)| node.clone())
+    }
+
+    /// Takes the node written at `version` at `path` out of the cache, if it is there: the
+    /// builder replacing it (a new version is being applied) then usually owns it alone and
+    /// reuses its memory (see [`Node::into_parts`]).
+    fn take(&self, path: &NibblePath, version: Version) -> Option<Arc<Node>> {
+        match self.write(path).entry(*path) {
+            Entry::Occupied(entry) if entry.get().0 == version => Some(entry.remove().1),
+            _ => None,
+        }
     }
 
     /// Remembers `node`, committed at `version`, as the newest of `path` unless the cache holds
@@ -368,6 +380,9 @@ impl SmtCommitment {
 /// A leaf's value and the version of the node holding it.
 type LeafValue = (Version, Value);
 
+/// What a slot holds while the builder replaces its old content (never stored or hashed).
+const EMPTY_CHILD: Child = Child::Node { hash: [0; 32], version: 0 };
+
 /// A key's update: its key hash and its new value.
 type Update = ([u8; 32], Value);
 
@@ -399,20 +414,6 @@ struct Builder<'a, K> {
 }
 
 impl<K: KvStore> Builder<'_, K> {
-    /// The parent version's node at `path`, written at `version`, which must exist: through
-    /// the cache, remembering what the store gives (it is the newest node of its path, as the
-    /// parent is the newest committed version).
-    fn parent_node(&self, path: &NibblePath, version: Version) -> Result<Arc<Node>, LedgerError> {
-        if let Some(node) = self.nodes.get(path, version) {
-            return Ok(node);
-        }
-        let node = stored_node(self.kv, path, version)?
-            .ok_or_else(|| corrupt(Column::TreeNodes, format!("node at a {}-nibble path missing", path.len())))?;
-        let node = Arc::new(node);
-        self.nodes.remember(*path, version, &node);
-        Ok(node)
-    }
-
     /// Applies `updates` (sorted by key hash, all under `path`) to the node at `path` (written at
     /// `existing`, or none); returns the new node's hash.
     fn update(
@@ -422,31 +423,44 @@ impl<K: KvStore> Builder<'_, K> {
         updates: &[Update],
     ) -> Result<[u8; 32], LedgerError> {
         let previous = self.take_parent(&path, existing)?;
-        let old_children = previous.as_deref().map_or(&[][..], Node::children);
+        // The new node is built in the old one's place: its children change only in the
+        // updated slots (see `Node::into_parts`).
+        let (mut children, kept_folds) = previous.map_or_else(Default::default, Node::into_parts);
         let slot_of = |group: &[Update]| nibble(&group[0].0, path.len());
         let changed = by_nibble(updates, path.len()).fold(0u16, |changed, group| changed | 1 << slot_of(group));
-        let present = old_children.iter().fold(changed, |present, (index, _)| present | 1 << index);
-        // The new node's children: the parent's, each copied once, with the updated slots
-        // rebuilt (no 16-slot array in between: a full node's leaves are 2 KB). Sized exactly:
-        // the node keeps this allocation, and shrinking it would copy every child again.
-        let mut children = Vec::with_capacity(present.count_ones() as usize);
-        let mut old = old_children.iter().peekable();
+        let present = children.iter().fold(0u16, |present, (index, _)| present | 1 << index);
+        // Sized exactly: the node keeps this allocation, and shrinking it would copy every child.
+        children.reserve_exact((changed & !present).count_ones() as usize);
+        let mut at = 0;
         for group in by_nibble(updates, path.len()) {
             let index = slot_of(group);
-            while let Some((kept, child)) = old.next_if(|(at, _)| *at < index) {
-                children.push((*kept, child.clone()));
+            while children.get(at).is_some_and(|(held, _)| *held < index) {
+                at += 1;
             }
-            let slot = old.next_if(|(at, _)| *at == index).map(|(_, child)| child.clone());
-            children.push((index, self.update_slot(path.child(index), slot, group)?));
+            match children.get_mut(at) {
+                Some((held, child)) if *held == index => {
+                    let old = std::mem::replace(child, EMPTY_CHILD);
+                    children[at].1 = self.update_slot(path.child(index), Some(old), group)?;
+                }
+                _ => {
+                    let new = self.update_slot(path.child(index), None, group)?;
+                    children.insert(at, (index, new));
+                }
+            }
+            at += 1;
         }
-        children.extend(old.map(|(kept, child)| (*kept, child.clone())));
-        Ok(self.finish_children(path, children, changed, previous.as_deref()))
+        Ok(self.finish_children(path, children, changed, kept_folds))
     }
 
-    /// The node at `path` written at `existing`, if any, recording it as replaced.
-    fn take_parent(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Option<Arc<Node>>, LedgerError> {
+    /// The node at `path` written at `existing`, if any, recording it as replaced: taken out of
+    /// the cache (its memory is reused when no reader holds it), else read from the store.
+    fn take_parent(&mut self, path: &NibblePath, existing: Option<Version>) -> Result<Option<Node>, LedgerError> {
         let Some(version) = existing else { return Ok(None) };
-        let node = self.parent_node(path, version)?;
+        let node = match self.nodes.take(path, version) {
+            Some(cached) => Arc::try_unwrap(cached).unwrap_or_else(|shared| Node::clone(&shared)),
+            None => stored_node(self.kv, path, version)?
+                .ok_or_else(|| corrupt(Column::TreeNodes, format!("node at a {}-nibble path missing", path.len())))?,
+        };
         self.stale_nodes.push(path.node_key_inline(version));
         Ok(Some(node))
     }
@@ -494,10 +508,10 @@ impl<K: KvStore> Builder<'_, K> {
         self.build(path, &entries)
     }
 
-    /// Stores the node of `slots` at `path`, which differ from `previous` (the node it replaces,
-    /// if any) in the slots of `changed`; returns its hash.
-    fn finish(&mut self, path: NibblePath, slots: Slots, changed: u16, previous: Option<&Node>) -> [u8; 32] {
-        self.store_new(path, Node::from_slots_refolded(slots, changed, previous))
+    /// Stores the node of `slots` at `path`, which differ from the node it replaces (if any,
+    /// with folds `kept`) in the slots of `changed`; returns its hash.
+    fn finish(&mut self, path: NibblePath, slots: Slots, changed: u16, kept: Option<Box<Folds>>) -> [u8; 32] {
+        self.store_new(path, Node::from_slots_refolded(slots, changed, kept))
     }
 
     /// [`Builder::finish`] with the new node's children given in slot order.
@@ -506,9 +520,9 @@ impl<K: KvStore> Builder<'_, K> {
         path: NibblePath,
         children: Vec<(u8, Child)>,
         changed: u16,
-        previous: Option<&Node>,
+        kept: Option<Box<Folds>>,
     ) -> [u8; 32] {
-        self.store_new(path, Node::from_children_refolded(children, changed, previous))
+        self.store_new(path, Node::from_children_refolded(children, changed, kept))
     }
 
     /// Records `node` as written at `path` in this version; returns its hash.
@@ -551,7 +565,7 @@ impl<K: KvStore> Builder<'_, K> {
     /// threads, each with a builder of its own; their nodes and stale lists are merged after.
     fn update_root_in_parallel(&mut self, updates: &[Update], workers: &Workers) -> Result<[u8; 32], LedgerError> {
         let previous = self.take_parent(&NibblePath::ROOT, self.parent)?;
-        let mut slots = previous.as_deref().map_or_else(Slots::default, Node::slots);
+        let mut slots = previous.as_ref().map_or_else(Slots::default, Node::slots);
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
         let changed = groups.iter().fold(0u16, |changed, (index, _)| changed | 1 << index);
         // Contiguous shares of about equal update counts.
@@ -589,7 +603,8 @@ impl<K: KvStore> Builder<'_, K> {
             }
             self.stale_nodes.extend(builder.stale_nodes);
         }
-        Ok(self.finish(NibblePath::ROOT, slots, changed, previous.as_deref()))
+        let kept_folds = previous.and_then(|node| node.into_parts().1);
+        Ok(self.finish(NibblePath::ROOT, slots, changed, kept_folds))
     }
 
     /// A new subtree at `path` holding `entries` (sorted, at least one): a leaf, or a node.

@@ -337,36 +337,44 @@ impl Node {
         Node::from_slots_refolded(slots, u16::MAX, None)
     }
 
-    /// A node of `slots` that differ from `previous`'s only in the slots of `changed` (bit `i`
-    /// for slot `i`): see [`Node::from_children_refolded`].
-    pub fn from_slots_refolded(slots: Slots, changed: u16, previous: Option<&Node>) -> Node {
+    /// A node of `slots` that differ from the node they replace only in the slots of `changed`
+    /// (bit `i` for slot `i`), given that node's folds: see [`Node::from_children_refolded`].
+    pub fn from_slots_refolded(slots: Slots, changed: u16, kept: Option<Box<Folds>>) -> Node {
         // Sized exactly, so that the boxed slice is the one allocation.
         let mut children = Vec::with_capacity(slots.iter().flatten().count());
         children.extend(slots.into_iter().enumerate().filter_map(|(i, slot)| slot.map(|child| (i as u8, child))));
-        Node::from_children_refolded(children, changed, previous)
+        Node::from_children_refolded(children, changed, kept)
     }
 
-    /// A node of `children` (slot index and child, in index order) that differ from
-    /// `previous`'s only in the slots of `changed` (bit `i` for slot `i`): its ranges holding no
-    /// changed slot take `previous`'s folds when it kept them. `previous: None` or a `changed` of
-    /// every slot folds everything.
-    pub fn from_children_refolded(children: Vec<(u8, Child)>, changed: u16, previous: Option<&Node>) -> Node {
+    /// A node of `children` (slot index and child, in index order) that differ from the node
+    /// they replace only in the slots of `changed` (bit `i` for slot `i`), given that node's
+    /// folds if it kept them (see [`Node::into_parts`]): the ranges holding no changed slot keep
+    /// their folds, in the same allocation. `kept: None` or a `changed` of every slot folds
+    /// everything.
+    pub fn from_children_refolded(children: Vec<(u8, Child)>, changed: u16, kept: Option<Box<Folds>>) -> Node {
         debug_assert!(children.windows(2).all(|pair| pair[0].0 < pair[1].0), "children in slot order");
         let folds = (children.len() >= FOLDS_KEPT_CHILDREN_MIN).then(|| {
-            let kept = previous.and_then(|node| node.folds.as_deref());
-            let mut folds = match kept {
-                Some(kept) => *kept,
-                None => [[0; 32]; 15],
+            let (mut folds, changed) = match kept {
+                Some(folds) => (folds, changed),
+                None => (Box::new([[0; 32]; 15]), u16::MAX),
             };
-            let changed = if kept.is_some() { changed } else { u16::MAX };
             let mut slots: SlotRefs<'_> = [None; 16];
             for (index, child) in &children {
                 slots[*index as usize] = Some(child);
             }
             refold(&slots, 0, 16, 0, changed, &mut folds);
-            Box::new(folds)
+            folds
         });
         Node { children: children.into_boxed_slice(), folds }
+    }
+
+    /// The node's children (in slot order, in the allocation the node held them in) and its
+    /// folds, if it kept them: a node that is replaced and owned by no one else gives both to
+    /// the node that replaces it, so that only the changed slots are written (copying every
+    /// child and fold of a cold node, allocating the copy and freeing the original was most of
+    /// a tree update's cost at a million accounts).
+    pub fn into_parts(self) -> (Vec<(u8, Child)>, Option<Box<Folds>>) {
+        (self.children.into_vec(), self.folds)
     }
 
     /// The node's 16 slots.
@@ -738,7 +746,7 @@ mod tests {
                     slots[index] = random_slot(&mut next);
                     changed |= 1 << index;
                 }
-                let updated = Node::from_slots_refolded(slots.clone(), changed, Some(&node));
+                let updated = Node::from_slots_refolded(slots.clone(), changed, node.folds.clone());
                 assert_eq!(updated.hash(), fold(&slot_refs(&slots), 0, 16), "slots {slots:?}");
                 kept += usize::from(updated.folds.is_some() && node.folds.is_some());
                 node = updated;
