@@ -36,8 +36,7 @@ pub mod node;
 mod workers;
 
 use std::collections::hash_map::Entry;
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::{Bytes, BytesMut};
 use keel_crypto::Hash;
@@ -63,7 +62,6 @@ pub struct SmtCommitment {
     values: Arc<ValueCache>,
     nodes: Arc<NodeCache>,
     liveness: Arc<Liveness>,
-    freeing: Arc<Freeing>,
     workers: Arc<Workers>,
     parallel_updates_min: usize,
 }
@@ -71,7 +69,7 @@ pub struct SmtCommitment {
 /// Bytes of each buffer the tree encodes its new nodes into (see `Builder::arena`).
 const ARENA_BYTES: usize = 64 * 1024;
 
-/// Fewest items (updates, keys to read, nodes to fill or free) for which a block's work is split
+/// Fewest items (updates to apply, keys to hash) for which a block's work is split
 /// over the workers; below it, handing work over costs more than it saves.
 const PARALLEL_ITEMS_MIN: usize = 512;
 
@@ -93,7 +91,6 @@ impl SmtCommitment {
             values: Arc::new(ValueCache::new(values_max)),
             nodes: Arc::new(NodeCache::new(nodes_max)),
             liveness: Arc::new(Liveness::default()),
-            freeing: Arc::new(Freeing::default()),
             workers: Arc::new(Workers::new(1)),
             parallel_updates_min: PARALLEL_ITEMS_MIN,
         }
@@ -211,14 +208,15 @@ impl NodeCache {
     }
 
     /// Puts `node`, written at `version` (the version being applied), in the place of its path's
-    /// node; returns the node it replaced (for the caller to drop where it costs least).
-    fn install(&self, path: NibblePath, version: Version, node: Arc<Node>) -> Option<Arc<Node>> {
+    /// node. The builder took that node out first (see [`NodeCache::take`]), so usually there is
+    /// none to drop here.
+    fn install(&self, path: NibblePath, version: Version, node: Arc<Node>) {
         if self.shard_max == 0 {
-            return None;
+            return;
         }
         let mut shard = self.write(&path);
         make_room(&mut shard, self.shard_max);
-        shard.insert(path, (version, node)).map(|(_, old)| old)
+        shard.insert(path, (version, node));
     }
 
     /// The version being applied was applied, with root `root` and `updates`.
@@ -243,36 +241,6 @@ impl NodeCache {
                 self.clear();
                 None
             }
-        }
-    }
-}
-
-/// A thread that frees what it is given, for the life of the tree (and its clones).
-///
-/// One thread, not one per block: a thread that ends hands its allocator's pages back (mimalloc
-/// collects them at thread exit), which took as long as the freeing itself.
-#[derive(Debug, Default)]
-struct Freeing {
-    /// The thread's queue, once started; `None` inside when it could not be started.
-    queue: OnceLock<Option<Sender<Vec<Arc<Node>>>>>,
-}
-
-impl Freeing {
-    /// Drops `nodes` on the freeing thread (here, if it could not be started or is gone). The
-    /// thread ends when the last clone of the tree drops the queue.
-    fn free(&self, nodes: Vec<Arc<Node>>) {
-        let queue = self.queue.get_or_init(|| {
-            let (queue, received) = mpsc::channel::<Vec<Arc<Node>>>();
-            let started = std::thread::Builder::new().name("ledger-free".into()).spawn(move || {
-                for nodes in received {
-                    drop(nodes);
-                }
-            });
-            started.ok().map(|_| queue)
-        });
-        if let Some(queue) = queue {
-            // A send fails only when the thread is gone; the nodes come back and drop here.
-            let _ = queue.send(nodes);
         }
     }
 }
@@ -390,7 +358,7 @@ type Update = ([u8; 32], Value);
 type Group<'a> = (u8, &'a [Update]);
 
 /// What one thread of [`Builder::update_root_in_parallel`] gives back: the root slots it
-/// updated and its builder (the nodes it made, the nodes it replaced).
+/// updated and its builder (the nodes it made, the stale keys it listed).
 type ShareResult<'a, K> = Result<(Vec<(u8, Child)>, Builder<'a, K>), LedgerError>;
 
 /// Builds the nodes of a new version on top of its parent.
@@ -399,8 +367,6 @@ struct Builder<'a, K> {
     nodes: &'a NodeCache,
     version: Version,
     parent: Option<Version>,
-    /// The cached nodes the new ones took the place of, to be freed off the tree threads.
-    replaced: Vec<Arc<Node>>,
     /// The new nodes' store entries (key, encoded node), made on the thread that built them,
     /// one list per depth (path length). Within a depth they come in path order (subtrees are
     /// visited in nibble order), so depth after depth is key order: the store's writer, which
@@ -543,7 +509,7 @@ impl<K: KvStore> Builder<'_, K> {
             self.encoded.resize_with(depth + 1, Vec::new);
         }
         self.encoded[depth].push((key, self.arena.split().freeze()));
-        self.replaced.extend(self.nodes.install(path, self.version, node));
+        self.nodes.install(path, self.version, node);
         hash
     }
 
@@ -554,7 +520,6 @@ impl<K: KvStore> Builder<'_, K> {
             nodes: self.nodes,
             version: self.version,
             parent: self.parent,
-            replaced: Vec::new(),
             encoded: Vec::new(),
             arena: BytesMut::new(),
             stale_nodes: Vec::new(),
@@ -594,7 +559,6 @@ impl<K: KvStore> Builder<'_, K> {
             for (index, child) in children {
                 slots[index as usize] = Some(child);
             }
-            self.replaced.extend(builder.replaced);
             if self.encoded.len() < builder.encoded.len() {
                 self.encoded.resize_with(builder.encoded.len(), Vec::new);
             }
@@ -691,7 +655,6 @@ impl StateCommitment for SmtCommitment {
             nodes: &self.nodes,
             version: version.0,
             parent,
-            replaced: Vec::new(),
             encoded: Vec::new(),
             arena: BytesMut::new(),
             stale_nodes: Vec::new(),
@@ -715,11 +678,6 @@ impl StateCommitment for SmtCommitment {
             batch.put(Column::StaleNodes, version.0.to_be_bytes().to_vec(), encode_keys(&builder.stale_nodes));
         }
         self.nodes.applied(version.0, root, updates);
-        // Freeing thousands of replaced nodes (and their leaves) is work the next steps need
-        // not wait for.
-        if builder.replaced.len() >= PARALLEL_ITEMS_MIN {
-            self.freeing.free(builder.replaced);
-        }
         Ok((root, batch))
     }
 
@@ -770,7 +728,8 @@ impl StateCommitment for SmtCommitment {
             // The node cache already holds this version's nodes (see `NodeCache`).
             // On this thread: handing a block's 2,000 inserts to the tree threads took longer
             // than making them here (2.3-2.7 against 0.6-0.9 ms a block at a million accounts:
-            // the threads are woken while the writer and the freeing thread start their work).
+            // the threads were woken while the writer and the thread then freeing replaced nodes
+            // started their work).
             Some(updates) => self.values.committed(version.0, updates.into_iter()),
             None => {
                 let writes = writes.iter().map(|(key, value)| {

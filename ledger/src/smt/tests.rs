@@ -332,3 +332,36 @@ fn a_store_from_before_the_counts_prunes_its_old_versions_node_by_node() {
     let stored: BTreeSet<Vec<u8>> = kv.dump()[Column::TreeNodes.index()].keys().cloned().collect();
     assert_eq!(stored, reachable(&kv, 39));
 }
+
+#[test]
+fn a_node_a_reader_holds_is_copied_not_rebuilt_in_place() {
+    // The builder rebuilds a replaced node in its own memory only when no one else holds it;
+    // here a reader holds every cached node while the next version is applied.
+    let (ours, ours_kv) = (SmtCommitment::default().with_threads(2), MemKv::new());
+    let (plain, plain_kv) = (SmtCommitment::with_cache(0, 0), MemKv::new());
+    let first: Vec<(u16, u8)> = (0..600).map(|index| (index, 1)).collect();
+    commit(&ours, &ours_kv, 0, &writes_of(&first, 0), 0);
+    commit(&plain, &plain_kv, 0, &writes_of(&first, 0), 0);
+    let held: Vec<(NibblePath, Arc<Node>, Vec<u8>)> = ours
+        .nodes
+        .shards
+        .iter()
+        .flat_map(|shard| {
+            let shard = shard.read().unwrap();
+            shard.iter().map(|(path, (_, node))| (*path, node.clone(), node.encode())).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(held.len() > 16, "the first version's nodes are cached ({})", held.len());
+    let second: Vec<(u16, u8)> = (0..600).step_by(3).map(|index| (index, 2)).collect();
+    let root = commit(&ours, &ours_kv, 1, &writes_of(&second, 1), 0);
+    assert_eq!(root, commit(&plain, &plain_kv, 1, &writes_of(&second, 1), 0));
+    for (path, node, bytes) in &held {
+        assert_eq!(node.encode(), *bytes, "the node at a {}-nibble path changed under its reader", path.len());
+    }
+    for version in [0, 1] {
+        for index in (0..600).step_by(7) {
+            let read = ours.read(&ours_kv, Height(version), &key(index)).unwrap();
+            assert_eq!(read, plain.read(&plain_kv, Height(version), &key(index)).unwrap());
+        }
+    }
+}

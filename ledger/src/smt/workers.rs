@@ -7,8 +7,8 @@
 //! Why it matters: a block's new nodes are allocated on the threads that build them. A thread
 //! that ends hands its allocator's pages back, and the next block's fresh threads start from
 //! cold pages (at a million accounts, allocation was an eighth of the tree threads' samples).
-//! Long-lived workers keep their heaps, and the memory the freeing thread returns comes back to
-//! them.
+//! Long-lived workers keep their heaps (and most replaced nodes are rebuilt in their own memory,
+//! see `Node::into_parts`).
 //!
 //! Results never depend on the workers: every step splits its work into contiguous runs and
 //! gathers the results in the runs' order, so the whole is what one thread would produce. If the
