@@ -357,9 +357,9 @@ type Update = ([u8; 32], Value);
 /// A run of updates sharing the nibble below a node, with that nibble.
 type Group<'a> = (u8, &'a [Update]);
 
-/// What one thread of [`Builder::update_root_in_parallel`] gives back: the root slots it
-/// updated and its builder (the nodes it made, the stale keys it listed).
-type ShareResult<'a, K> = Result<(Vec<(u8, Child)>, Builder<'a, K>), LedgerError>;
+/// What one task of [`Builder::update_root_in_parallel`] gives back: the root slot it updated,
+/// its new content and its builder (the nodes it made, the stale keys it listed).
+type TaskResult<'a, K> = Result<(u8, Child, Builder<'a, K>), LedgerError>;
 
 /// Builds the nodes of a new version on top of its parent.
 struct Builder<'a, K> {
@@ -533,32 +533,18 @@ impl<K: KvStore> Builder<'_, K> {
         let mut slots = previous.as_ref().map_or_else(Slots::default, Node::slots);
         let groups: Vec<Group<'_>> = by_nibble(updates, 0).map(|group| (nibble(&group[0].0, 0), group)).collect();
         let changed = groups.iter().fold(0u16, |changed, (index, _)| changed | 1 << index);
-        // Contiguous shares of about equal update counts.
-        let share = updates.len().div_ceil(workers.threads());
-        let mut shares: Vec<Vec<Group<'_>>> = vec![Vec::new()];
-        let mut counted = 0;
-        for group in groups {
-            if counted >= share * shares.len() {
-                shares.push(Vec::new());
-            }
-            counted += group.1.len();
-            shares.last_mut().expect("one share at least").push(group);
-        }
-        let shares: Vec<_> = shares.into_iter().map(|share| (share, self.fresh())).collect();
-        let results: Vec<ShareResult<'_, K>> = workers.map(shares, |(share, mut builder)| {
-            let mut children = Vec::with_capacity(share.len());
-            for (index, group) in share {
-                let slot = slots[index as usize].clone();
-                let child = builder.update_slot(NibblePath::ROOT.child(index), slot, group)?;
-                children.push((index, child));
-            }
-            Ok((children, builder))
+        // One task per subtree, each with its own builder, taken by whichever worker is free:
+        // fixed shares of equal update counts left one worker idle whenever the other was
+        // preempted (the store's writer and flushes run on the same two cores).
+        let tasks: Vec<_> = groups.into_iter().map(|group| (group, self.fresh())).collect();
+        let results: Vec<TaskResult<'_, K>> = workers.map(tasks, |((index, group), mut builder)| {
+            let slot = slots[index as usize].clone();
+            let child = builder.update_slot(NibblePath::ROOT.child(index), slot, group)?;
+            Ok((index, child, builder))
         });
         for result in results {
-            let (children, builder) = result?;
-            for (index, child) in children {
-                slots[index as usize] = Some(child);
-            }
+            let (index, child, builder) = result?;
+            slots[index as usize] = Some(child);
             if self.encoded.len() < builder.encoded.len() {
                 self.encoded.resize_with(builder.encoded.len(), Vec::new);
             }

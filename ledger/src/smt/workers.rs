@@ -51,10 +51,12 @@ impl Workers {
             .as_ref()
     }
 
-    /// `work` of each item, in the items' order; on the workers when there are several.
+    /// `work` of each item, in the items' order; on the workers when there are several, each
+    /// item taken by whichever worker is free (a worker the machine preempts holds up only the
+    /// item it is on).
     pub(super) fn map<T: Send, R: Send>(&self, items: Vec<T>, work: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
         match self.pool() {
-            Some(pool) if items.len() > 1 => pool.install(|| items.into_par_iter().map(work).collect()),
+            Some(pool) if items.len() > 1 => pool.install(|| items.into_par_iter().with_max_len(1).map(work).collect()),
             _ => items.into_iter().map(work).collect(),
         }
     }
