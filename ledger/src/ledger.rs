@@ -60,8 +60,8 @@ pub struct LedgerConfig {
     pub prune_interval: u64,
     /// Threads for signature checks; results never depend on it. Default 1.
     pub signature_threads: usize,
-    /// Threads for updating the state tree (its 16 subtrees below the root are split between
-    /// them in large blocks); results never depend on it. Default 1.
+    /// Threads for updating the state tree (each of its 16 subtrees below the root is a task
+    /// that a free thread takes); results never depend on it. Default 1.
     pub tree_threads: usize,
     /// Most state values (newest version) kept in memory; 0 turns the cache off. Results never
     /// depend on it. Default [`SmtCommitment::VALUES_CACHED_DEFAULT`].
