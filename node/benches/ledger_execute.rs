@@ -27,7 +27,9 @@
 //! the three runs, and `KEEL_BENCH_VERSIONS_KEPT`, `KEEL_BENCH_PRUNE_INTERVAL` and
 //! `KEEL_BENCH_VALUES_CACHED` the ledger's `versions_kept_max` (default 1,000: pruning starts
 //! after block 1,000), `prune_interval` and `values_cached_max`; `KEEL_BENCH_TREE_THREADS` the
-//! ledger's `tree_threads` (default 2, as the node runs it).
+//! ledger's `tree_threads` (default 2, as the node runs it); `KEEL_BENCH_RUNS=n` measures each
+//! of the three n times, in turns, and reports the median run and the range (the machine's
+//! speed drifts by a fifth within an hour: one run says little).
 //! It lives in node/ because the RocksDB store does; the ledger itself is the same code.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock; the library never does
 
@@ -95,7 +97,7 @@ fn secret(i: usize) -> Hash {
     tagged_hash("keel/bench-key/v1", &(i as u64).to_le_bytes())
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Times {
     sig: Duration,
     reads: Duration,
@@ -289,15 +291,29 @@ fn bench<K: KvStore + Clone>(
     eprintln!("  setup ({} accounts, {} blocks): {:.1}s", addresses.len(), blocks.len(), setup.elapsed().as_secs_f64());
 
     // KEEL_BENCH_ONLY=with-signatures, with-signatures-inline or pre-verified runs one of the
-    // three (for profiling).
+    // three (for profiling). KEEL_BENCH_RUNS=n measures each n times, in turns (with, inline,
+    // pre-verified, with, ...: the machine's drift falls on all three alike), and reports the
+    // median run (by wall time; the upper middle one of an even count) and the range.
     let only = std::env::var("KEEL_BENCH_ONLY").unwrap_or_default();
-    let measure = |signatures, name: &str| {
-        (only.is_empty() || only == name)
-            .then(|| run(new_store(), flush, &genesis, &senders[0], &blocks, warmup, signatures))
-    };
-    let with = measure(Signatures::Checked, "with-signatures");
-    let inline = measure(Signatures::Inline, "with-signatures-inline");
-    let pre = measure(Signatures::PreVerified, "pre-verified");
+    let runs = sizes("KEEL_BENCH_RUNS", &[1])[0].max(1);
+    let modes = [
+        (Signatures::Checked, "with-signatures"),
+        (Signatures::Inline, "with-signatures-inline"),
+        (Signatures::PreVerified, "pre-verified"),
+    ];
+    let mut measured_runs: [Vec<Times>; 3] = Default::default();
+    for _ in 0..runs {
+        for ((signatures, name), times) in modes.iter().zip(&mut measured_runs) {
+            if only.is_empty() || only == *name {
+                times.push(run(new_store(), flush, &genesis, &senders[0], &blocks, warmup, *signatures));
+            }
+        }
+    }
+    for times in &mut measured_runs {
+        times.sort_by_key(|t| t.wall);
+    }
+    let median = |times: &[Times]| times.get(times.len() / 2).copied();
+    let [with, inline, pre] = [0, 1, 2].map(|mode| median(&measured_runs[mode]));
     let n = (block_len * measured) as f64;
     // A run left out (KEEL_BENCH_ONLY) prints as "-".
     let rate =
@@ -312,6 +328,22 @@ fn bench<K: KvStore + Clone>(
         rate(&inline),
         rate(&pre),
     );
+    if runs > 1 {
+        // Sorted by wall time: the first run is the fastest.
+        let range = |times: &[Times]| match (times.first(), times.last()) {
+            (Some(fastest), Some(slowest)) => {
+                format!("{:.0}-{:.0}", n / slowest.wall.as_secs_f64(), n / fastest.wall.as_secs_f64())
+            }
+            _ => "-".to_owned(),
+        };
+        println!(
+            "{:>44} median of {runs} runs; range with signatures {}, checked inline {}, pre-verified {} tx/s",
+            "",
+            range(&measured_runs[0]),
+            range(&measured_runs[1]),
+            range(&measured_runs[2]),
+        );
+    }
     let per_block = |d: Duration| d.as_secs_f64() * 1000.0 / measured as f64;
     for (label, times) in [("with signatures", &with), ("checked inline", &inline), ("pre-verified", &pre)] {
         let Some(times) = times else { continue };
