@@ -293,7 +293,7 @@ fn bench<K: KvStore + Clone>(
     // KEEL_BENCH_ONLY=with-signatures, with-signatures-inline or pre-verified runs one of the
     // three (for profiling). KEEL_BENCH_RUNS=n measures each n times, in turns (with, inline,
     // pre-verified, with, ...: the machine's drift falls on all three alike), and reports the
-    // median run (by wall time; the upper middle one of an even count) and the range.
+    // median run (by wall time; of an even count, the slower of the two middle ones) and the range.
     let only = std::env::var("KEEL_BENCH_ONLY").unwrap_or_default();
     let runs = sizes("KEEL_BENCH_RUNS", &[1])[0].max(1);
     let modes = [

@@ -526,8 +526,8 @@ impl<K: KvStore> Builder<'_, K> {
         }
     }
 
-    /// [`Builder::update`] of the root, with the subtrees below it split over `threads`
-    /// threads, each with a builder of its own; their nodes and stale lists are merged after.
+    /// [`Builder::update`] of the root, each subtree below it a task for `workers` with a
+    /// builder of its own; their nodes and stale lists are merged after, in slot order.
     fn update_root_in_parallel(&mut self, updates: &[Update], workers: &Workers) -> Result<[u8; 32], LedgerError> {
         let previous = self.take_parent(&NibblePath::ROOT, self.parent)?;
         let mut slots = previous.as_ref().map_or_else(Slots::default, Node::slots);
